@@ -1,0 +1,29 @@
+# The README's two commands. Each creates .venv when missing and installs the project into it;
+# the stamp file makes a second install a no-op until pyproject.toml changes.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+export PYGAME_HIDE_SUPPORT_PROMPT := 1
+
+.PHONY: install test demo lint clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest
+
+demo: $(STAMP)
+	$(VENV)/bin/coopbench envs
+	$(VENV)/bin/coopbench planners
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,74 @@
+"""The `coopbench` command (typer + rich).
+
+Errors a user can fix (`CoopbenchError`, bad options) print one red line and exit with
+status 2; tracebacks only with `--debug`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from typer._click import exceptions as click_exceptions  # typer 0.29 vendors click
+
+from coopbench.cli._common import console, err_console
+from coopbench.cli.registry_cmds import envs_app, planners_app
+from coopbench.cli.run_cmd import run
+from coopbench.errors import CoopbenchError
+
+app = typer.Typer(
+    name="coopbench",
+    help="Ground LLM planners in embodied multi-agent collaboration, and benchmark them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(envs_app, name="envs")
+app.add_typer(planners_app, name="planners")
+app.command()(run)
+
+_state = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    _state["debug"] = debug
+
+
+@app.command()
+def version() -> None:
+    """Print coopbench's version."""
+    from coopbench import __version__
+
+    console.print(f"coopbench {__version__}")
+
+
+def _fail(message: str, status: int) -> None:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    sys.exit(status)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `coopbench` script."""
+    args = sys.argv[1:] if argv is None else argv
+    _state["debug"] = "--debug" in args
+    try:
+        status = app(args=args, standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        _fail("interrupted", 130)
+    except click_exceptions.UsageError as exc:
+        if _state["debug"]:
+            raise
+        _fail(exc.format_message().splitlines()[0] if exc.format_message() else str(exc), 2)
+    except CoopbenchError as exc:
+        if _state["debug"]:
+            raise
+        _fail(str(exc), 2)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    if isinstance(status, int) and status:  # `--help` and `typer.Exit(n)` end up here
+        sys.exit(status)

@@ -1,0 +1,50 @@
+"""`coopbench envs` and `coopbench planners`: what is registered."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from coopbench.cli._common import console, print_json
+from coopbench.registry import Registry
+
+envs_app = typer.Typer(help="List registered environments (and manage their caches).")
+planners_app = typer.Typer(help="List registered planners.")
+
+
+def _list(registry: Registry, as_json: bool, title: str) -> None:
+    specs = registry.specs()
+    if as_json:
+        print_json([s.to_json() for s in specs])
+        return
+    table = Table(title=title)
+    table.add_column("id", style="cyan", no_wrap=True)
+    table.add_column("description")
+    table.add_column("source", style="dim")
+    for spec in specs:
+        table.add_row(spec.id, spec.description, spec.source)
+    console.print(table)
+
+
+@envs_app.callback(invoke_without_command=True)
+def envs(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
+) -> None:
+    """List registered environment ids with one-line descriptions."""
+    if ctx.invoked_subcommand is None:
+        from coopbench.envs import registry
+
+        _list(registry, as_json, "environments")
+
+
+@planners_app.callback(invoke_without_command=True)
+def planners(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
+) -> None:
+    """List registered planner ids with one-line descriptions."""
+    if ctx.invoked_subcommand is None:
+        from coopbench.planners import registry
+
+        _list(registry, as_json, "planners")

@@ -1,0 +1,1 @@
+"""roco environments."""

@@ -1,0 +1,73 @@
+"""The episode loop: drive any `LanguageEnv` with any `Planner` to an `EpisodeResult`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from coopbench.envs.base import LanguageEnv
+from coopbench.planners.base import Planner
+from coopbench.types import EpisodeResult, StepRecord, Usage
+
+StepCallback = Callable[[StepRecord], None]
+
+
+def run_episode(
+    env: LanguageEnv,
+    planner: Planner,
+    *,
+    seed: int,
+    llm: Any = None,
+    env_id: str = "",
+    planner_id: str = "",
+    llm_spec: str = "",
+    cell: str = "",
+    episode: int = 0,
+    on_step: StepCallback | None = None,
+) -> EpisodeResult:
+    """Play one episode to termination or truncation (the env's step cap).
+
+    The planner's generator is derived from `seed` and `episode`, so an episode is
+    reproducible on its own, whatever ran before it in the process.
+    """
+    started = time.perf_counter()
+    result = EpisodeResult(
+        cell=cell, env=env_id, planner=planner_id, llm=llm_spec, seed=seed, episode=episode
+    )
+    usage = Usage()
+    env.reset(seed=seed)
+    planner.reset(env, llm, np.random.default_rng([seed, episode]))
+    while env.agents:
+        plan = planner.act(env)
+        step = env.steps_taken
+        _, rewards, _, _, _ = env.step(plan.joint)
+        reward = next(iter(rewards.values()), 0.0)
+        record = StepRecord(
+            step=step,
+            joint={a: act.text for a, act in plan.joint.items()},
+            reward=reward,
+            success=env.success(),
+            llm_queries=plan.llm_queries,
+            parse_failures=plan.parse_failures,
+            verify_failures=plan.verify_failures,
+            feedback=list(env.last_feedback),
+            transcript=plan.transcript,
+        )
+        usage = usage + plan.usage
+        result.return_ += reward
+        result.interaction_steps += 1
+        result.llm_queries += plan.llm_queries
+        result.parse_failures += plan.parse_failures
+        result.verify_failures += plan.verify_failures
+        if on_step is not None:
+            on_step(record)
+    result.success = bool(env.success())
+    result.tokens_in = usage.tokens_in
+    result.tokens_out = usage.tokens_out
+    result.cost_usd = usage.cost_usd
+    result.cache_hits = usage.cache_hits
+    result.wall_s = time.perf_counter() - started
+    return result

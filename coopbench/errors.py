@@ -1,0 +1,23 @@
+"""User-facing errors.
+
+Anything raised as a `CoopbenchError` is a problem with the user's input or environment
+(an unknown id, a malformed file, an unreachable server): the CLI prints its message as one
+line and exits with status 2. Every other exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class CoopbenchError(Exception):
+    """A problem the user can fix; shown as one line, exit status 2."""
+
+
+class UnknownIdError(CoopbenchError, KeyError):
+    """An environment, planner or other registered id does not exist."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ConfigError(CoopbenchError, ValueError):
+    """A configuration file or option has a bad key or value."""

@@ -1,0 +1,183 @@
+"""Versioned registries of environments and planners, with lazy imports and plug-ins.
+
+Ids look like `family/name-vN`. An entry point is a `"module:attr"` string that is imported
+only when the id is made, so listing what is registered never imports torch, Overcooked-AI
+or pymunk. Third-party packages register through the entry-point groups `coopbench.envs` and
+`coopbench.planners`: each entry point names a function `register(registry)` that is called
+once, the first time the registry is read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import importlib
+import re
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+from coopbench.errors import CoopbenchError, UnknownIdError
+
+ID_PATTERN = re.compile(r"^(?P<family>[a-z0-9_.-]+)/(?P<name>[A-Za-z0-9_.+-]+?)-v(?P<version>\d+)$")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A registered id: how to build it, its defaults and what it can do."""
+
+    id: str
+    entry_point: str | Callable[..., Any]
+    description: str = ""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    flags: dict[str, Any] = field(default_factory=dict)
+    source: str = "builtin"
+
+    @property
+    def family(self) -> str:
+        return self.id.split("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        """The id without family and version: `name`."""
+        return self.base.split("/", 1)[1]
+
+    @property
+    def base(self) -> str:
+        """The id without its version: `family/name`."""
+        return self.id.rsplit("-v", 1)[0]
+
+    @property
+    def version(self) -> int:
+        return int(self.id.rsplit("-v", 1)[1])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "description": self.description,
+            "kwargs": self.kwargs,
+            "flags": self.flags,
+            "source": self.source,
+        }
+
+
+def load_entry_point(target: str | Callable[..., Any]) -> Callable[..., Any]:
+    """Import `"package.module:attr"` (or return a callable as is)."""
+    if callable(target):
+        return target
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise CoopbenchError(
+            f"cannot import {module_name!r} ({exc}); is the package that provides it installed?"
+        ) from exc
+    try:
+        obj = module
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except AttributeError as exc:
+        raise CoopbenchError(f"{module_name!r} has no attribute {attr!r}") from exc
+    return obj
+
+
+class Registry:
+    """Ids -> specs for one kind of thing (`env` or `planner`)."""
+
+    def __init__(self, kind: str, group: str, builtins: Iterable[str] = ()) -> None:
+        self.kind = kind
+        self.group = group
+        self._builtins = tuple(builtins)
+        self._specs: dict[str, Spec] = {}
+        self._loaded = False
+        self._source = "builtin"
+
+    # -- registration ---------------------------------------------------------------------
+
+    def register(
+        self,
+        id: str,
+        entry_point: str | Callable[..., Any],
+        *,
+        description: str = "",
+        flags: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Spec:
+        """Register `id`; `kwargs` become defaults passed to the entry point."""
+        if not ID_PATTERN.match(id):
+            raise CoopbenchError(f"{self.kind} id {id!r} is not of the form family/name-vN")
+        spec = Spec(id, entry_point, description, dict(kwargs), dict(flags or {}), self._source)
+        self._specs[id] = spec
+        return spec
+
+    def reload(self) -> None:
+        """Forget everything and rediscover built-ins and plug-ins on the next read.
+
+        Useful after installing a plug-in into a running process (and in tests).
+        """
+        self._specs.clear()
+        self._loaded = False
+
+    def _ensure_loaded(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for module in self._builtins:
+            load_entry_point(f"{module}:register")(self)
+        for ep in entry_points(group=self.group):
+            self._source = ep.dist.name if ep.dist is not None else ep.name
+            try:
+                ep.load()(self)
+            except Exception as exc:  # a broken plug-in must not take down the whole CLI
+                warnings.warn(
+                    f"{self.kind} plug-in {ep.name!r} ({ep.value}) failed to register: {exc}",
+                    stacklevel=2,
+                )
+            finally:
+                self._source = "builtin"
+
+    # -- lookup ---------------------------------------------------------------------------
+
+    def specs(self) -> list[Spec]:
+        self._ensure_loaded()
+        return sorted(self._specs.values(), key=lambda s: s.id)
+
+    def ids(self) -> list[str]:
+        return [s.id for s in self.specs()]
+
+    def spec(self, id: str) -> Spec:
+        """The spec for `id`; an unversioned `family/name` means its highest version."""
+        self._ensure_loaded()
+        if id in self._specs:
+            return self._specs[id]
+        versions = [s for s in self._specs.values() if s.base == id]
+        if versions:
+            return max(versions, key=lambda s: s.version)
+        if "/" not in id:  # a short name (`random-v0`, `random`) naming exactly one family
+            short = [s for s in self._specs.values() if id in (s.id.split("/", 1)[1], s.name)]
+            if len({s.base for s in short}) == 1:
+                return max(short, key=lambda s: s.version)
+        raise UnknownIdError(self._unknown_message(id))
+
+    def _unknown_message(self, id: str) -> str:
+        candidates = list(self._specs) + sorted({s.base for s in self._specs.values()})
+        close = difflib.get_close_matches(id, candidates, n=3, cutoff=0.5)
+        if not close:
+            family = id.split("/", 1)[0]
+            close = [s for s in self._specs if s.startswith(family + "/")][:3]
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        return (
+            f"unknown {self.kind} id {id!r}{hint} "
+            f"(`coopbench {self.kind}s` lists all {len(self._specs)})"
+        )
+
+    def make(self, id: str, **kwargs: Any) -> Any:
+        """Build the thing registered as `id`, with registered defaults overridden by kwargs."""
+        spec = self.spec(id)
+        factory = load_entry_point(spec.entry_point)
+        obj = factory(**{**spec.kwargs, **kwargs})
+        with contextlib.suppress(AttributeError):  # objects with __slots__ or read-only attrs
+            obj.spec = spec
+        return obj

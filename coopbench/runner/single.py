@@ -1,0 +1,94 @@
+"""`coopbench run`: episodes of one env × planner × LLM over a list of seeds, resumable."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from coopbench import envs, planners
+from coopbench.episode import run_episode
+from coopbench.errors import CoopbenchError
+from coopbench.runner.store import RunStore
+from coopbench.types import EpisodeResult, StepRecord
+
+
+def parse_seeds(text: str) -> list[int]:
+    """`"0-2"` -> [0, 1, 2]; `"0,5,7"` -> [0, 5, 7]; ranges and lists may mix."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part[1:]:
+                lo, hi = part.split("-", 1) if not part.startswith("-") else (part, "")
+                seeds.extend(range(int(lo), int(hi) + 1))
+            elif part:
+                seeds.append(int(part))
+    except ValueError:
+        raise CoopbenchError(
+            f"bad --seeds {text!r}: use a range like 0-9 or a list like 0,3,7"
+        ) from None
+    if not seeds or any(s < 0 for s in seeds):
+        raise CoopbenchError(f"bad --seeds {text!r}: need at least one non-negative seed")
+    return seeds
+
+
+def cell_key(env_id: str, planner_id: str, llm_spec: str, seed: int) -> str:
+    return f"{env_id}|{planner_id}|{llm_spec}|seed={seed}"
+
+
+@dataclass
+class EpisodeTask:
+    env_id: str
+    planner_id: str
+    llm_spec: str
+    seed: int
+    episode: int = 0
+    env_kwargs: dict[str, Any] | None = None
+    planner_kwargs: dict[str, Any] | None = None
+
+    @property
+    def cell(self) -> str:
+        return cell_key(self.env_id, self.planner_id, self.llm_spec, self.seed)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.cell, self.episode)
+
+
+def build_llm(planner_id: str, llm_spec: str, store: RunStore | None) -> Any:
+    """The LLM for a planner that needs one (imported lazily: most tests never load a model)."""
+    if not planners.registry.spec(planner_id).flags.get("needs_llm", True):
+        return None
+    from coopbench import llm as llm_layer
+
+    return llm_layer.make(llm_spec, call_log=store.llm_calls_path if store else None)
+
+
+def run_task(task: EpisodeTask, store: RunStore | None = None, llm: Any = None) -> EpisodeResult:
+    """Build env and planner, play one episode; transcripts go to the store if given."""
+    env = envs.make(task.env_id, **(task.env_kwargs or {}))
+    planner = planners.make(task.planner_id, **(task.planner_kwargs or {}))
+    if llm is None:
+        llm = build_llm(task.planner_id, task.llm_spec, store)
+    on_step = None
+    if store is not None:
+
+        def on_step(record: StepRecord) -> None:
+            entry = {"cell": task.cell, "episode": task.episode, **record.to_json()}
+            store.append_transcript(entry)
+
+    try:
+        return run_episode(
+            env, planner, seed=task.seed, llm=llm, env_id=env.spec.id,
+            planner_id=planner.spec.id, llm_spec=task.llm_spec, cell=task.cell,
+            episode=task.episode, on_step=on_step,
+        )
+    finally:
+        env.close()
+
+
+def pending_tasks(tasks: Sequence[EpisodeTask], store: RunStore) -> list[EpisodeTask]:
+    """Tasks whose episode is not yet in `episodes.jsonl` (resume = skip what is done)."""
+    done = {(e.cell, e.episode) for e in store.read_episodes()[0] if e.error is None}
+    return [t for t in tasks if t.key not in done]

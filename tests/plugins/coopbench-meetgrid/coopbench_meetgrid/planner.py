@@ -1,0 +1,20 @@
+"""A planner plug-in: Alice walks to Bob while Bob waits (no LLM)."""
+
+from __future__ import annotations
+
+from coopbench.planners import Planner
+from coopbench.types import PlanResult
+
+
+class WalkerPlanner(Planner):
+    needs_llm = False
+
+    def act(self, env):
+        (r, c), (tr, tc) = env.pos["Alice"], env.pos["Bob"]
+        if r != tr:
+            text = "move south" if tr > r else "move north"
+        elif c != tc:
+            text = "move east" if tc > c else "move west"
+        else:
+            text = "wait"
+        return PlanResult(joint={"Alice": env.parse("Alice", text), "Bob": env.wait_action("Bob")})
