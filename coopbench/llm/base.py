@@ -1,0 +1,65 @@
+"""The LLM contract every planner and the credit-assignment code call through.
+
+Backends (embedded llama.cpp, OpenAI-compatible HTTP, simulated) implement `LLM`;
+`coopbench.llm.make(spec, call_log=...)` builds one from a model spec string:
+`local`, `local:<file.gguf>`, `openai:<model>`, `openai-compat:<base_url>#<model>`,
+`sim:<policy>?noise=<p>&garble=<q>&seed=<s>`.
+
+`llm/` never imports `envs/`: the simulated model answers from an `Oracle` that the
+calling planner builds from the env's expert and hands over with each request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from coopbench.types import Usage
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
+
+
+@dataclass(frozen=True)
+class Oracle:
+    """What a simulated LLM answers from, built by the caller for one request.
+
+    `expert` is the reply a perfect model would give, already in the caller's reply format;
+    `alternatives` are other well-formed replies (e.g. random legal actions) that a noisy
+    simulated model picks instead with probability `noise`.
+    """
+
+    expert: str
+    alternatives: tuple[str, ...] = ()
+
+
+@dataclass
+class Completion:
+    """One answer, with what it cost. `usage.calls` is 1 (a cache hit still counts a call)."""
+
+    text: str
+    usage: Usage
+    cached: bool = False
+    latency_s: float = 0.0
+    model: str = ""
+    attempts: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class LLM(Protocol):
+    spec: str  # the spec string it was built from (secrets never included)
+    model_id: str  # model identity with version/base URL, as keyed in the cache
+    simulated: bool  # True only for sim: models; every report marks these
+
+    def complete(
+        self,
+        messages: list[Message],
+        *,
+        choices: list[str] | None = None,  # constrain the reply to one of these (grammar)
+        temperature: float = 0.0,
+        max_tokens: int = 256,
+        seed: int | None = None,
+        sample: int = 0,  # sample index: T>0 calls are cached per sample so re-runs reproduce
+        oracle: Oracle | None = None,  # required by sim: models, ignored by real ones
+        meta: dict[str, Any] | None = None,  # episode/step/agent ids for the call log
+    ) -> Completion: ...
