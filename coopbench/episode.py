@@ -27,6 +27,7 @@ def run_episode(
     cell: str = "",
     episode: int = 0,
     on_step: StepCallback | None = None,
+    on_reset: Callable[[], None] | None = None,
 ) -> EpisodeResult:
     """Play one episode to termination or truncation (the env's step cap).
 
@@ -39,6 +40,8 @@ def run_episode(
     )
     usage = Usage()
     env.reset(seed=seed)
+    if on_reset is not None:
+        on_reset()
     planner.reset(env, llm, np.random.default_rng([seed, episode]))
     while env.agents:
         plan = planner.act(env)

@@ -99,3 +99,14 @@ def test_interrupted_run_resumes_without_duplicates(meetgrid, tmp_path):
     assert result.returncode == 0, result.stderr
     episodes, torn = store.read_episodes()
     assert sorted(e.seed for e in episodes) == [0, 1, 2, 3] and torn == []
+
+
+def test_play_writes_a_gif_of_the_episode(meetgrid, tmp_path):
+    from PIL import Image
+
+    gif = tmp_path / "sub" / "meet.gif"
+    result = cli("play", "--env", "meetgrid/meet-v0", "--planner", "expert-v0", "--gif", str(gif))
+    assert result.returncode == 0, result.stderr
+    assert "success" in result.stdout and "step   0" in result.stdout
+    with Image.open(gif) as image:
+        assert image.n_frames == 5  # the initial state + 4 steps

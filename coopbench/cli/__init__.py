@@ -12,6 +12,7 @@ import typer
 from typer._click import exceptions as click_exceptions  # typer 0.29 vendors click
 
 from coopbench.cli._common import console, err_console
+from coopbench.cli.play_cmd import play
 from coopbench.cli.registry_cmds import envs_app, planners_app
 from coopbench.cli.run_cmd import run
 from coopbench.errors import CoopbenchError
@@ -26,6 +27,7 @@ app = typer.Typer(
 app.add_typer(envs_app, name="envs")
 app.add_typer(planners_app, name="planners")
 app.command()(run)
+app.command()(play)
 
 _state = {"debug": False}
 
