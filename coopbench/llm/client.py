@@ -1,0 +1,170 @@
+"""`Model`: the one front end every backend sits behind (implements the `LLM` protocol).
+
+It does, once for all backends: the cache lookup, counting every call where it is made
+(a cache hit is still a call, flagged `cached`), pricing, running totals, and the call log.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from coopbench.errors import CoopbenchError
+from coopbench.llm.base import Completion, Message, Oracle
+from coopbench.llm.cache import Entry, ResponseCache, cache_key
+from coopbench.llm.calllog import CallLog
+from coopbench.llm.pricing import PriceTable
+from coopbench.llm.request import Backend, Reply, Request
+from coopbench.types import Usage
+
+
+class Model:
+    """A backend plus cache, accounting and logging. Thread-safe."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        spec: str,
+        price_name: str,
+        prices: PriceTable | None = None,
+        cache: ResponseCache | None = None,
+        call_log: CallLog | None = None,
+    ) -> None:
+        self.backend = backend
+        self.spec = spec
+        self.model_id = backend.model_id
+        self.simulated = backend.simulated
+        self.price_name = price_name
+        self.prices = prices or PriceTable()
+        self.cache = cache if backend.cacheable else None
+        self.call_log = call_log
+        self.usage = Usage()  # everything this object answered, for run totals
+        self.backend_calls = 0  # requests that reached the backend (cache misses)
+        self._lock = threading.Lock()
+
+    def complete(
+        self,
+        messages: list[Message],
+        *,
+        choices: list[str] | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 256,
+        seed: int | None = None,
+        sample: int = 0,
+        oracle: Oracle | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Completion:
+        request = _request(messages, choices, temperature, max_tokens, seed, sample, oracle)
+        key = cache_key(self.model_id, request) if self.cache is not None else None
+        start = time.perf_counter()
+        entry = self.cache.get(key) if self.cache is not None and key else None
+        cached = entry is not None
+        reply: Reply | None = None
+        if entry is None:
+            try:
+                reply = self.backend.generate(request)
+            except Exception as exc:
+                self._log(request, meta, None, time.perf_counter() - start, False, key, exc)
+                raise
+            entry = Entry(reply.text, reply.tokens_in, reply.tokens_out,
+                          reply.model or self.model_id, time.perf_counter() - start)
+            if self.cache is not None and key:
+                self.cache.put(key, self.model_id, entry)
+        latency = time.perf_counter() - start
+        usage = Usage(
+            calls=1,
+            cache_hits=int(cached),
+            tokens_in=entry.tokens_in,
+            tokens_out=entry.tokens_out,
+            cost_usd=self.prices.cost(self.price_name, entry.tokens_in, entry.tokens_out),
+        )
+        completion = Completion(
+            text=entry.text,
+            usage=usage,
+            cached=cached,
+            latency_s=latency,
+            model=entry.model,
+            attempts=reply.attempts if reply else 0,
+            extra=dict(reply.extra) if reply else {"original_latency_s": entry.latency_s},
+        )
+        if reply and reply.retries:
+            completion.extra["retries"] = reply.retries
+        if self.simulated:
+            completion.extra["simulated"] = True
+        with self._lock:
+            self.usage = self.usage + usage
+            self.backend_calls += int(not cached)
+        self._log(request, meta, completion, latency, cached, key, None)
+        return completion
+
+    def _log(
+        self,
+        request: Request,
+        meta: dict[str, Any] | None,
+        completion: Completion | None,
+        latency: float,
+        cached: bool,
+        key: str | None,
+        error: BaseException | None,
+    ) -> None:
+        if self.call_log is None:
+            return
+        params = request.output_params()
+        record: dict[str, Any] = {
+            "ts": time.time(),
+            "spec": self.spec,
+            "model_id": self.model_id,
+            "simulated": self.simulated,
+            **(meta or {}),
+            "request": params,
+            "response": completion.text if completion else None,
+            "model": completion.model if completion else None,
+            "usage": completion.usage.to_json() if completion else None,
+            "latency_s": round(latency, 6),
+            "cache_hit": cached,
+            "cache_key": key,
+            "attempts": completion.attempts if completion else getattr(error, "attempts", 1),
+            "retries": (completion.extra.get("retries", []) if completion
+                        else getattr(error, "retries", [])),
+            "error": _one_line(error) if error else None,
+        }
+        if request.oracle is not None:
+            record["oracle"] = {"expert": request.oracle.expert}
+        if completion and "sim" in completion.extra:
+            record["sim"] = completion.extra["sim"]
+        self.call_log.append(record)
+
+
+def _request(
+    messages: list[Message],
+    choices: list[str] | None,
+    temperature: float,
+    max_tokens: int,
+    seed: int | None,
+    sample: int,
+    oracle: Oracle | None,
+) -> Request:
+    if not messages:
+        raise ValueError("messages must not be empty")
+    for m in messages:
+        if not isinstance(m, dict) or "role" not in m or "content" not in m:
+            raise ValueError(f"each message needs 'role' and 'content', got {m!r}")
+    if choices is not None and not choices:
+        raise ValueError("choices must not be empty (pass None for free text)")
+    return Request(
+        messages=tuple({"role": str(m["role"]), "content": str(m["content"])} for m in messages),
+        choices=tuple(choices) if choices is not None else None,
+        temperature=float(temperature),
+        max_tokens=int(max_tokens),
+        seed=seed,
+        sample=int(sample),
+        oracle=oracle,
+    )
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    name = "" if isinstance(error, CoopbenchError) else f"{type(error).__name__}: "
+    return name + (text[0] if text else "")

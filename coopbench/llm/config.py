@@ -1,0 +1,95 @@
+"""The LLM config file (YAML; `COOPBENCH_LLM_CONFIG` or `<user config dir>/llm.yaml`).
+
+```yaml
+timeout_s: 60          # per-attempt timeout
+max_attempts: 6        # 1 + retries, transient failures only
+concurrency: 8         # in-flight requests per endpoint, shared by all episodes in a process
+endpoints:             # per base URL (OpenAI's is https://api.openai.com/v1)
+  "http://127.0.0.1:8080/v1":
+    api_key_env: MY_SERVER_KEY   # name of an env var holding the key
+    api_key: "..."               # or the key itself (this file only; never the CLI)
+    concurrency: 2
+prices:                # USD per 1M tokens, fnmatch patterns, override prices.json
+  gpt-4o-mini*: {input: 0.15, output: 0.60}
+```
+
+API keys are never taken from the command line and never logged.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from coopbench.errors import ConfigError
+from coopbench.llm import paths
+
+_TOP = {"timeout_s", "max_attempts", "concurrency", "endpoints", "prices", "backoff_s",
+        "backoff_max_s"}
+_ENDPOINT = {"api_key", "api_key_env", "concurrency", "timeout_s"}
+
+
+@dataclass
+class LLMConfig:
+    timeout_s: float = 60.0
+    max_attempts: int = 6
+    concurrency: int = 8
+    backoff_s: float = 1.0  # first backoff; doubles per retry, jittered
+    backoff_max_s: float = 30.0
+    endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    prices: dict[str, Any] = field(default_factory=dict)
+    source: str = "defaults"
+
+    def endpoint(self, base_url: str) -> dict[str, Any]:
+        return self.endpoints.get(base_url.rstrip("/"), {})
+
+    def api_key(self, base_url: str, default_env: str) -> str | None:
+        """The key for an endpoint: config `api_key_env`, config `api_key`, then `default_env`."""
+        ep = self.endpoint(base_url)
+        if ep.get("api_key_env"):
+            return os.environ.get(str(ep["api_key_env"])) or None
+        if ep.get("api_key"):
+            return str(ep["api_key"])
+        return os.environ.get(default_env) or None
+
+
+def load(path: Path | None = None) -> LLMConfig:
+    """Read the config file if it exists; raise `ConfigError` (one line) if it is malformed."""
+    path = path or paths.config_file()
+    if not path.exists():
+        return LLMConfig()
+    try:
+        data = yaml.safe_load(path.read_text("utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"cannot read LLM config {path}: {first}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"LLM config {path} must be a mapping")
+    unknown = set(data) - _TOP
+    if unknown:
+        raise ConfigError(f"LLM config {path}: unknown key(s) {sorted(unknown)}")
+    endpoints = data.get("endpoints") or {}
+    if not isinstance(endpoints, dict):
+        raise ConfigError(f"LLM config {path}: `endpoints` must map base URLs to settings")
+    for url, settings in endpoints.items():
+        if not isinstance(settings, dict) or set(settings) - _ENDPOINT:
+            raise ConfigError(
+                f"LLM config {path}: endpoint {url!r} may set only {sorted(_ENDPOINT)}"
+            )
+    try:
+        return LLMConfig(
+            timeout_s=float(data.get("timeout_s", 60.0)),
+            max_attempts=int(data.get("max_attempts", 6)),
+            concurrency=int(data.get("concurrency", 8)),
+            backoff_s=float(data.get("backoff_s", 1.0)),
+            backoff_max_s=float(data.get("backoff_max_s", 30.0)),
+            endpoints={str(k).rstrip("/"): v for k, v in endpoints.items()},
+            prices=dict(data.get("prices") or {}),
+            source=str(path),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"LLM config {path}: {exc}") from None

@@ -1,0 +1,69 @@
+"""What a backend is asked (`Request`) and what it answers (`Reply`).
+
+The shared front end (`coopbench.llm.client.Model`) does caching, counting, pricing and
+logging once; backends only turn a `Request` into a `Reply`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from coopbench.llm.base import Message, Oracle
+
+
+@dataclass(frozen=True)
+class Request:
+    messages: tuple[Message, ...]
+    choices: tuple[str, ...] | None = None
+    temperature: float = 0.0
+    max_tokens: int = 256
+    seed: int | None = None
+    sample: int = 0
+    oracle: Oracle | None = None
+
+    def output_params(self) -> dict[str, Any]:
+        """Every parameter that changes the output (the cache key uses exactly these)."""
+        return {
+            "messages": [dict(m) for m in self.messages],
+            "choices": list(self.choices) if self.choices is not None else None,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+            "sample": self.sample,
+        }
+
+
+@dataclass
+class Reply:
+    text: str
+    tokens_in: int
+    tokens_out: int
+    attempts: int = 1
+    retries: list[dict[str, Any]] = field(default_factory=list)  # one entry per failed attempt
+    model: str = ""  # the model name the backend reported, if any
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    """Turns one request into one reply; raises `CoopbenchError` on permanent failure."""
+
+    model_id: str
+    simulated: bool
+    cacheable: bool  # False for backends where caching buys nothing (sim)
+
+    def generate(self, request: Request) -> Reply: ...
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough token count: one token per 4 characters, rounded up (OpenAI's rule of thumb).
+
+    Used only where a backend reports no usage (the simulated model).
+    """
+    return math.ceil(len(text) / 4)
+
+
+def estimate_prompt_tokens(messages: tuple[Message, ...] | list[Message]) -> int:
+    """Content estimate plus 4 tokens per message for the chat template's role markers."""
+    return sum(estimate_tokens(m.get("content", "")) + 4 for m in messages)

@@ -1,0 +1,120 @@
+"""The simulated LLM (`sim:<policy>?noise=<p>&garble=<q>&seed=<s>`), for tests and studies.
+
+It answers from the `Oracle` the caller hands over. Each answer is a pure function of the
+spec seed, the messages, the call's `seed` and the sample index (hashed), so it does not
+depend on call order or on which process makes the call. Per call, one uniform draw `u`:
+
+- `u < garble`: malformed text (no action in it). With `choices` a grammar would make that
+  impossible, so the reply is a uniformly random choice instead.
+- `garble <= u < garble + noise`: one of `oracle.alternatives` (restricted to `choices`
+  when given; any other choice if none of the alternatives is a choice).
+- otherwise: the policy's answer — `expert`: `oracle.expert`; `random`: a random
+  alternative (or choice).
+
+Usage is estimated (`request.estimate_tokens`: 4 characters per token) and costs nothing.
+Every result is flagged `simulated`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+
+from coopbench.errors import CoopbenchError
+from coopbench.llm.request import Reply, Request, estimate_prompt_tokens, estimate_tokens
+from coopbench.llm.spec import ModelSpec
+
+_GARBLE_FORMS = (
+    "I am not sure what the agents should do here.",
+    "{reversed}",
+    "",
+    "```\n{reversed}\n```",
+    "Let me think step by step about the state",
+)
+
+
+class SimBackend:
+    """A deterministic simulated model; see the module docstring for its policy."""
+
+    simulated = True
+    cacheable = False
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.policy = spec.model
+        self.noise = float(spec.params["noise"])
+        self.garble = float(spec.params["garble"])
+        self.seed = int(spec.params["seed"])
+        self.model_id = spec.canonical()
+
+    def _rng(self, request: Request) -> np.random.Generator:
+        payload = json.dumps(
+            [self.seed, [dict(m) for m in request.messages], request.seed, request.sample],
+            sort_keys=True,
+        )
+        digest = hashlib.sha256(payload.encode("utf-8")).digest()
+        return np.random.default_rng(int.from_bytes(digest[:16], "little"))
+
+    def generate(self, request: Request) -> Reply:
+        oracle = request.oracle
+        if oracle is None:
+            raise CoopbenchError(
+                f"{self.model_id} answers from the env's expert, but this caller passed no "
+                "oracle; use a real model spec (local, openai:...) for it"
+            )
+        rng = self._rng(request)
+        u = float(rng.random())
+        choices = list(request.choices) if request.choices is not None else None
+        if choices is not None and not choices:
+            raise ValueError("choices must not be empty")
+        if u < self.garble:
+            kind = "garble"
+            text = (
+                choices[int(rng.integers(len(choices)))]
+                if choices
+                else _garbled(oracle.expert, rng)
+            )
+        elif u < self.garble + self.noise or self.policy == "random":
+            kind = "noise"
+            text = _alternative(oracle.expert, oracle.alternatives, choices, rng)
+        else:
+            kind = "expert"
+            text = _expert(oracle.expert, choices)
+        prompt = estimate_prompt_tokens(request.messages)
+        return Reply(
+            text=text,
+            tokens_in=prompt,
+            tokens_out=estimate_tokens(text),
+            model=self.model_id,
+            extra={"sim": kind},
+        )
+
+
+def _garbled(expert: str, rng: np.random.Generator) -> str:
+    form = _GARBLE_FORMS[int(rng.integers(len(_GARBLE_FORMS)))]
+    return form.format(reversed=expert[::-1])
+
+
+def _expert(expert: str, choices: list[str] | None) -> str:
+    if choices is None or expert in choices:
+        return expert
+    stripped = {c.strip(): c for c in choices}
+    if expert.strip() in stripped:
+        return stripped[expert.strip()]
+    raise ValueError(f"the oracle's expert answer {expert!r} is not one of the choices")
+
+
+def _alternative(
+    expert: str,
+    alternatives: tuple[str, ...],
+    choices: list[str] | None,
+    rng: np.random.Generator,
+) -> str:
+    pool = list(alternatives)
+    if choices is not None:
+        allowed = set(choices)
+        pool = [a for a in pool if a in allowed] or [c for c in choices if c != expert]
+    if not pool:  # nothing else to say: the expert answer is the only legal one
+        return _expert(expert, choices)
+    return pool[int(rng.integers(len(pool)))]
