@@ -1,0 +1,141 @@
+"""The embedded backend: llama.cpp (llama-cpp-python) in this process.
+
+One `Llama` object per model file per process, reused by every caller: llama-cpp-python
+keeps the KV cache of the previous prompt and re-evaluates only what follows the longest
+shared prefix, so prompts laid out as stable prefix + changing state cost little after the
+first. Calls on one model are serialised (a lock), which is also what the 2-core target
+wants. With `choices` the reply is constrained by a GBNF grammar to exactly one of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import threading
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from coopbench.errors import CoopbenchError
+from coopbench.llm import paths
+from coopbench.llm.grammar import choice_grammar
+from coopbench.llm.model_files import DEFAULT, assemble, verified_sha256
+from coopbench.llm.request import Reply, Request
+from coopbench.llm.spec import ModelSpec
+
+N_CTX_ENV = "COOPBENCH_LOCAL_N_CTX"
+THREADS_ENV = "COOPBENCH_LOCAL_THREADS"
+
+_MODELS: dict[str, tuple[Any, threading.Lock]] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def _llama_version() -> str:
+    return metadata.version("llama-cpp-python")
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """llama.cpp prints load-time lines to fd 2 even with verbose=False; hide them."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def load_llama(path: Path, n_ctx: int | None = None) -> tuple[Any, threading.Lock]:
+    """The process-wide `Llama` for `path` (loaded on first use) and the lock guarding it."""
+    key = str(path.resolve())
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            from llama_cpp import Llama
+
+            n_ctx = n_ctx or int(os.environ.get(N_CTX_ENV, "4096"))
+            threads = int(os.environ.get(THREADS_ENV, "0")) or max(1, min(os.cpu_count() or 1, 8))
+            try:
+                with _quiet_stderr():
+                    llama = Llama(model_path=key, n_ctx=n_ctx, n_batch=512, n_threads=threads,
+                                  n_threads_batch=threads, verbose=False)
+            except (ValueError, RuntimeError) as exc:
+                raise CoopbenchError(f"llama.cpp cannot load {path}: {exc}") from None
+            _MODELS[key] = (llama, threading.Lock())
+        return _MODELS[key]
+
+
+class LocalBackend:
+    """llama.cpp on a GGUF file: the packaged default or a user's own."""
+
+    simulated = False
+    cacheable = True
+
+    def __init__(self, path: Path, model_id: str, name: str) -> None:
+        self.path = path
+        self.model_id = model_id
+        self.name = name
+
+    @classmethod
+    def for_spec(cls, spec: ModelSpec) -> LocalBackend:
+        if not spec.path:
+            path = assemble(DEFAULT)
+            return cls(path, f"local:{DEFAULT.name}@sha256:{DEFAULT.sha256[:16]}"
+                             f"+llama-cpp-python=={_llama_version()}", DEFAULT.name)
+        path = Path(spec.path).expanduser()
+        if not path.is_file():
+            raise CoopbenchError(f"model file {spec.path} does not exist")
+        with open(path, "rb") as fh:
+            if fh.read(4) != b"GGUF":
+                raise CoopbenchError(f"{spec.path} is not a GGUF file (it lacks the GGUF magic)")
+        digest = verified_sha256(path, stamp_dir=paths.cache_root() / "gguf-hashes")
+        return cls(path, f"local:{path.name}@sha256:{digest[:16]}"
+                         f"+llama-cpp-python=={_llama_version()}", path.stem)
+
+    def llama(self) -> tuple[Any, threading.Lock]:
+        return load_llama(self.path)
+
+    def generate(self, request: Request) -> Reply:
+        llama, lock = self.llama()
+        kwargs: dict[str, Any] = {
+            "messages": [dict(m) for m in request.messages],
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+            "seed": _effective_seed(request),
+        }
+        with lock:
+            if request.choices is not None:
+                from llama_cpp import LlamaGrammar
+
+                kwargs["grammar"] = LlamaGrammar.from_string(
+                    choice_grammar(request.choices), verbose=False
+                )
+                longest = max(len(llama.tokenize(c.encode("utf-8"), add_bos=False))
+                              for c in request.choices)
+                kwargs["max_tokens"] = max(request.max_tokens, longest + 2)
+            try:
+                out = llama.create_chat_completion(**kwargs)
+            except ValueError as exc:  # e.g. the prompt exceeds the context window
+                raise CoopbenchError(f"{self.name}: {str(exc).splitlines()[0]}") from None
+        usage = out.get("usage") or {}
+        choice = out["choices"][0]
+        return Reply(
+            text=choice["message"].get("content") or "",
+            tokens_in=int(usage.get("prompt_tokens", 0)),
+            tokens_out=int(usage.get("completion_tokens", 0)),
+            model=self.name,
+            extra={"finish_reason": choice.get("finish_reason")},
+        )
+
+
+def _effective_seed(request: Request) -> int:
+    """A sampling seed from the caller's seed and the sample index (same request, same text)."""
+    blob = f"{request.seed}|{request.sample}".encode()
+    return int.from_bytes(hashlib.sha256(blob).digest()[:4], "little") & 0x7FFFFFFF

