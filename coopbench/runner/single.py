@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,7 @@ class EpisodeTask:
     episode: int = 0
     env_kwargs: dict[str, Any] | None = None
     planner_kwargs: dict[str, Any] | None = None
+    max_steps: int | None = None  # overrides the env's interaction-step cap
 
     @property
     def cell(self) -> str:
@@ -65,14 +66,20 @@ def build_llm(planner_id: str, llm_spec: str, store: RunStore | None) -> Any:
     return llm_layer.make(llm_spec, call_log=store.llm_calls_path if store else None)
 
 
-def run_task(task: EpisodeTask, store: RunStore | None = None, llm: Any = None) -> EpisodeResult:
-    """Build env and planner, play one episode; transcripts go to the store if given."""
+def run_task(
+    task: EpisodeTask,
+    store: RunStore | None = None,
+    llm: Any = None,
+    on_step: Callable[[StepRecord], None] | None = None,
+) -> EpisodeResult:
+    """Build env and planner, play one episode; transcripts go to `on_step` or the store."""
     env = envs.make(task.env_id, **(task.env_kwargs or {}))
+    if task.max_steps is not None:
+        env.max_steps = task.max_steps
     planner = planners.make(task.planner_id, **(task.planner_kwargs or {}))
     if llm is None:
         llm = build_llm(task.planner_id, task.llm_spec, store)
-    on_step = None
-    if store is not None:
+    if on_step is None and store is not None:
 
         def on_step(record: StepRecord) -> None:
             entry = {"cell": task.cell, "episode": task.episode, **record.to_json()}

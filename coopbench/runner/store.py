@@ -145,8 +145,12 @@ class RunStore:
             ) from None
         return self
 
-    def write_manifest(self, spec: dict[str, Any]) -> dict[str, Any]:
+    def write_manifest(
+        self, spec: dict[str, Any], extra: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Write a fresh manifest (provenance + `spec`, plus any `extra` top-level keys)."""
         manifest = {
+            **(extra or {}),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "spec": spec,
             "git": git_state(),

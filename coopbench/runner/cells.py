@@ -1,0 +1,140 @@
+"""Expand a matrix spec into cells and episode tasks; capability flags skip misfits.
+
+A cell is env × planner × llm × seed. Planners that need no LLM (flag `needs_llm: false`)
+get one cell per env × seed with llm `none`, whatever `llms` lists. The rules below read only
+the registries' `Spec.flags`, so a plug-in env or planner takes part by declaring flags:
+
+- planner `needs_llm` and the spec lists no LLM                → skipped
+- planner `partial_obs` (speaks from per-agent views), env `partial_obs: false` → skipped
+- planner `needs_critic`, env `critic: false` (no critic can be built for it) → skipped
+- planner `env_families: [...]` not containing the env's family → skipped
+- planner `max_agents` below env `agents`                      → skipped
+- planner `mode` not in env `modes` (when the env lists them)   → skipped
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from coopbench import envs, planners
+from coopbench.errors import UnknownIdError
+from coopbench.registry import Spec
+from coopbench.runner.single import EpisodeTask
+from coopbench.runner.spec import MatrixSpec
+
+NO_LLM = "none"
+
+Rule = Callable[[Spec, Spec, list[str]], str | None]
+
+
+def _needs_llm(env: Spec, planner: Spec, llms: list[str]) -> str | None:
+    if planner.flags.get("needs_llm", True) and not llms:
+        return f"{planner.id} needs an LLM and the spec lists none under `llms`"
+    return None
+
+
+def _partial_obs(env: Spec, planner: Spec, llms: list[str]) -> str | None:
+    if planner.flags.get("partial_obs") and env.flags.get("partial_obs") is False:
+        return f"{planner.id} plans from per-agent partial views; {env.id} offers none"
+    return None
+
+
+def _critic(env: Spec, planner: Spec, llms: list[str]) -> str | None:
+    if planner.flags.get("needs_critic") and env.flags.get("critic") is False:
+        return f"{planner.id} needs an advantage critic; {env.id} declares none can be trained"
+    return None
+
+
+def _family(env: Spec, planner: Spec, llms: list[str]) -> str | None:
+    families = planner.flags.get("env_families")
+    if families and env.family not in families:
+        return f"{planner.id} supports env families {', '.join(families)}, not {env.family}"
+    return None
+
+
+def _agents(env: Spec, planner: Spec, llms: list[str]) -> str | None:
+    limit, agents = planner.flags.get("max_agents"), env.flags.get("agents")
+    if limit is not None and agents is not None and agents > limit:
+        return f"{planner.id} handles at most {limit} agents; {env.id} has {agents}"
+    return None
+
+
+def _mode(env: Spec, planner: Spec, llms: list[str]) -> str | None:
+    modes, mode = env.flags.get("modes"), planner.flags.get("mode")
+    if modes and mode and mode not in modes:
+        return f"{planner.id} plans in {mode} mode; {env.id} supports {', '.join(modes)}"
+    return None
+
+
+RULES: tuple[Rule, ...] = (_needs_llm, _partial_obs, _critic, _family, _agents, _mode)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """env × planner × llm (seeds are listed in the plan)."""
+
+    env: str
+    planner: str
+    llm: str
+    env_kwargs: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    planner_kwargs: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass
+class Plan:
+    """Everything a matrix will run, and what it will not run and why."""
+
+    cells: list[Cell]
+    skipped: list[dict[str, str]]  # {"env", "planner", "reason"}
+    tasks: list[EpisodeTask]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cells": [{"env": c.env, "planner": c.planner, "llm": c.llm} for c in self.cells],
+            "skipped": self.skipped,
+            "episodes": len(self.tasks),
+        }
+
+
+def resolve(registry: Any, id: str, where: str) -> Spec:
+    try:
+        return registry.spec(id)
+    except UnknownIdError as exc:
+        raise UnknownIdError(f"{where}: {exc}") from None
+
+
+def expand(spec: MatrixSpec, source: str = "<spec>") -> Plan:
+    """Cells in spec order; tasks ordered seed-major so every cell advances together."""
+    cells: list[Cell] = []
+    skipped: list[dict[str, str]] = []
+    env_specs = [(resolve(envs.registry, e.id, f"{source}: envs"), e) for e in spec.envs]
+    planner_specs = [
+        (resolve(planners.registry, p.id, f"{source}: planners"), p) for p in spec.planners
+    ]
+    for env_spec, env_entry in env_specs:
+        for planner_spec, planner_entry in planner_specs:
+            reason = next(
+                (r for rule in RULES if (r := rule(env_spec, planner_spec, spec.llms))), None
+            )
+            if reason:
+                skipped.append({"env": env_spec.id, "planner": planner_spec.id, "reason": reason})
+                continue
+            needs_llm = planner_spec.flags.get("needs_llm", True)
+            for llm in spec.llms if needs_llm else [NO_LLM]:
+                cell = Cell(env_spec.id, planner_spec.id, llm, env_entry.kwargs,
+                            planner_entry.kwargs)
+                if cell not in cells:
+                    cells.append(cell)
+    tasks = [
+        EpisodeTask(
+            c.env, c.planner, c.llm, seed, episode,
+            env_kwargs=dict(c.env_kwargs), planner_kwargs=dict(c.planner_kwargs),
+            max_steps=spec.caps.max_steps,
+        )
+        for seed in spec.seeds
+        for episode in range(spec.episodes_per_seed)
+        for c in cells
+    ]
+    return Plan(cells, skipped, tasks)

@@ -1,0 +1,205 @@
+"""Where episodes run: in this process, in a process pool, or as Ray tasks.
+
+Every executor has the same small interface — `submit(task, allowance)`, `next_done()`,
+`close()` — so the matrix keeps a sliding window of at most `workers` episodes in flight and
+hands each the budget that is left when it starts. Workers never write `episodes.jsonl`: they
+return an `Outcome` and the matrix process appends it, so the file has one writer. (Workers do
+append to `llm_calls.jsonl` through the LLM layer's call log.)
+
+The process pool forks its workers when it is created, before the live display starts any
+thread, and the matrix process itself never imports a simulator; forking is therefore safe
+and needs no re-import of `__main__`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from coopbench.errors import CoopbenchError
+from coopbench.runner.budget import BudgetExceeded, EndpointSlots, MeteredLLM, Spend
+from coopbench.runner.single import EpisodeTask, run_task
+from coopbench.runner.spec import Budget
+from coopbench.types import StepRecord
+
+EXECUTORS = ("serial", "process", "ray")
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """What every worker needs besides the task (picklable)."""
+
+    run_dir: str
+    llm_cache: bool = True
+    llm_concurrency: int | None = None  # None: no cross-process limit (serial executor)
+
+
+@dataclass
+class Outcome:
+    """One task's end: a result line, or why it was abandoned, or a fatal error."""
+
+    key: tuple[str, int]
+    result: dict[str, Any] | None = None  # EpisodeResult.to_json()
+    transcripts: list[dict[str, Any]] = field(default_factory=list)
+    spent: Spend = field(default_factory=Spend)
+    abandoned: str | None = None  # the budget ran out inside the episode
+    fatal: str | None = None  # a user-fixable error (CoopbenchError): stop the matrix
+
+
+_MODELS: dict[tuple[str, str, bool], Any] = {}  # one model per process and run dir
+
+
+def _model(task: EpisodeTask, ctx: WorkerContext) -> Any:
+    from coopbench import llm as llm_layer
+    from coopbench import planners
+
+    if not planners.registry.spec(task.planner_id).flags.get("needs_llm", True):
+        return None
+    key = (task.llm_spec, ctx.run_dir, ctx.llm_cache)
+    if key not in _MODELS:
+        call_log = Path(ctx.run_dir) / "llm_calls.jsonl"
+        _MODELS[key] = llm_layer.make(task.llm_spec, call_log=call_log,
+                                      cache=None if ctx.llm_cache else False)
+    return _MODELS[key]
+
+
+def execute(task: EpisodeTask, allowance: Budget | None, ctx: WorkerContext) -> Outcome:
+    """Play one episode wherever this runs; never raises (errors come back in the Outcome)."""
+    steps: list[dict[str, Any]] = []
+    metered: MeteredLLM | None = None
+    try:
+        model = _model(task, ctx)
+        if model is not None:
+            slots = None
+            if ctx.llm_concurrency is not None and not getattr(model, "simulated", False):
+                slots = EndpointSlots(Path(ctx.run_dir) / ".locks", model.model_id,
+                                      ctx.llm_concurrency)
+            metered = MeteredLLM(model, allowance, slots)
+
+        def on_step(record: StepRecord) -> None:
+            steps.append({"cell": task.cell, "episode": task.episode, **record.to_json()})
+
+        result = run_task(task, llm=metered, on_step=on_step)
+    except BudgetExceeded as exc:
+        return Outcome(task.key, spent=metered.spent if metered else Spend(), abandoned=str(exc))
+    except CoopbenchError as exc:
+        return Outcome(task.key, spent=metered.spent if metered else Spend(), fatal=str(exc))
+    except Exception as exc:  # a bug in an env or planner: record it, keep the matrix going
+        from coopbench.types import EpisodeResult
+
+        last = traceback.format_exception(exc)[-1].strip()
+        result = EpisodeResult(
+            cell=task.cell, env=task.env_id, planner=task.planner_id, llm=task.llm_spec,
+            seed=task.seed, episode=task.episode, error=last,
+        )
+    spent = metered.spent if metered else Spend()
+    return Outcome(task.key, result=result.to_json(), transcripts=steps, spent=spent)
+
+
+class Executor(Protocol):
+    workers: int
+
+    def submit(self, task: EpisodeTask, allowance: Budget | None) -> None: ...
+    def next_done(self) -> Outcome: ...
+    def close(self) -> None: ...
+
+
+class SerialExecutor:
+    """Runs each task in this process when its result is asked for."""
+
+    def __init__(self, ctx: WorkerContext) -> None:
+        self.ctx = ctx
+        self.workers = 1
+        self._queue: deque[tuple[EpisodeTask, Budget | None]] = deque()
+
+    def submit(self, task: EpisodeTask, allowance: Budget | None) -> None:
+        self._queue.append((task, allowance))
+
+    def next_done(self) -> Outcome:
+        task, allowance = self._queue.popleft()
+        return execute(task, allowance, self.ctx)
+
+    def close(self) -> None:
+        self._queue.clear()
+
+
+class ProcessExecutor:
+    """A pool of forked worker processes (each keeps its LLM loaded between episodes)."""
+
+    def __init__(self, ctx: WorkerContext, workers: int) -> None:
+        self.ctx = ctx
+        self.workers = workers
+        self._done: queue.Queue[Outcome] = queue.Queue()
+        self._pool = multiprocessing.get_context("fork").Pool(processes=workers)
+
+    def submit(self, task: EpisodeTask, allowance: Budget | None) -> None:
+        def failed(exc: BaseException) -> None:  # only if the pool itself breaks
+            self._done.put(Outcome(task.key, fatal=f"worker process failed: {exc!r}"))
+
+        self._pool.apply_async(execute, (task, allowance, self.ctx),
+                               callback=self._done.put, error_callback=failed)
+
+    def next_done(self) -> Outcome:
+        return self._done.get()
+
+    def close(self) -> None:
+        self._pool.terminate()
+        self._pool.join()
+
+
+class RayExecutor:
+    """Each episode is a Ray task on a local instance or the cluster at `address`."""
+
+    def __init__(self, ctx: WorkerContext, workers: int, address: str | None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise CoopbenchError(
+                "the Ray executor needs Ray: pip install 'coopbench[ray]'"
+            ) from None
+        self.ray = ray
+        self.ctx = ctx
+        self.workers = workers
+        self._owned = not ray.is_initialized()
+        if self._owned:
+            try:
+                if address:
+                    ray.init(address=address, log_to_driver=False)
+                else:
+                    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                where = address or "a local instance"
+                raise CoopbenchError(f"cannot start Ray on {where}: {exc}") from None
+        self._remote = ray.remote(num_cpus=1)(execute)
+        self._pending: list[Any] = []
+
+    def submit(self, task: EpisodeTask, allowance: Budget | None) -> None:
+        self._pending.append(self._remote.remote(task, allowance, self.ctx))
+
+    def next_done(self) -> Outcome:
+        ready, self._pending = self.ray.wait(self._pending, num_returns=1)
+        return self.ray.get(ready[0])
+
+    def close(self) -> None:
+        for ref in self._pending:
+            self.ray.cancel(ref, force=True)
+        self._pending = []
+        if self._owned:
+            self.ray.shutdown()
+
+
+def make_executor(
+    kind: str, ctx: WorkerContext, workers: int, ray_address: str | None = None
+) -> Executor:
+    if kind == "serial":
+        return SerialExecutor(ctx)
+    if kind == "process":
+        return ProcessExecutor(ctx, workers)
+    if kind == "ray":
+        return RayExecutor(ctx, workers, ray_address)
+    raise CoopbenchError(f"unknown executor {kind!r}; allowed: {', '.join(EXECUTORS)}")

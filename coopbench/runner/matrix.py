@@ -1,0 +1,241 @@
+"""Run a matrix into a run directory: resumable, budgeted, on any executor.
+
+Resume rule: an episode is done iff its line is in `episodes.jsonl` without an error. Running
+the same spec into the same directory again plays only the missing episodes, so a killed run
+(even SIGKILL) loses at most the episodes in flight. A directory whose spec fingerprint differs
+(a cap or an env/planner option changed) is refused with the keys that changed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from coopbench.errors import ConfigError, CoopbenchError
+from coopbench.runner.budget import BudgetExceeded, Spend
+from coopbench.runner.cells import Plan, expand
+from coopbench.runner.executors import WorkerContext, make_executor
+from coopbench.runner.single import EpisodeTask
+from coopbench.runner.spec import MatrixSpec, fingerprint
+from coopbench.runner.store import RunStore, read_jsonl, write_json_atomic
+from coopbench.types import EpisodeResult
+
+Listener = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class CellStats:
+    """Running numbers of one env × planner × llm, for the live display."""
+
+    done: int = 0
+    total: int = 0
+    successes: int = 0
+    queries: int = 0
+    errors: int = 0
+
+    def add(self, e: EpisodeResult) -> None:
+        self.done += 1
+        self.successes += bool(e.success)
+        self.queries += e.llm_queries
+        self.errors += e.error is not None
+
+
+@dataclass
+class MatrixOutcome:
+    status: str  # complete | stopped | interrupted | failed
+    detail: str
+    total: int
+    done_before: int
+    ran: int
+    plan: Plan
+    cells: dict[tuple[str, str, str], CellStats] = field(default_factory=dict)
+
+
+def group_of(task_or_episode: Any) -> tuple[str, str, str]:
+    if isinstance(task_or_episode, EpisodeTask):
+        t = task_or_episode
+        return (t.env_id, t.planner_id, t.llm_spec)
+    e = task_or_episode
+    return (e.env, e.planner, e.llm)
+
+
+def prepare(store: RunStore, spec: MatrixSpec, plan: Plan, source: str, resume: bool) -> dict:
+    """Check the directory against the spec, write the manifest, return it."""
+    manifest = store.read_manifest()
+    parts = spec.fingerprint_parts()
+    if manifest is None:
+        if resume:
+            raise CoopbenchError(f"--resume: {store.root} holds no matrix run to resume")
+        if store.episodes_path.exists() and store.episodes_path.stat().st_size:
+            raise CoopbenchError(f"{store.root} has episodes.jsonl but no manifest.json; "
+                                 "use a new --out directory")
+        manifest = store.write_manifest(spec.model_dump(mode="json"), extra={"kind": "matrix"})
+    elif manifest.get("kind") != "matrix":
+        raise CoopbenchError(f"{store.root} is a `coopbench run` directory, not a matrix run; "
+                             "use a new --out directory")
+    elif manifest.get("fingerprint") != fingerprint(parts):
+        changed = _diff(manifest.get("fingerprint_parts", {}), parts)
+        raise ConfigError(
+            f"{source} changed incompatibly since {store.root} was started ({changed}); "
+            "its episodes would not be comparable: restore the spec or use a new --out"
+        )
+    manifest.update({
+        "kind": "matrix",
+        "spec": spec.model_dump(mode="json"),
+        "spec_path": source,
+        "fingerprint": fingerprint(parts),
+        "fingerprint_parts": parts,
+        "plan": plan.to_json(),
+        "simulated_llms": sorted(s for s in spec.llms if s.startswith("sim:")),
+    })
+    return manifest
+
+
+def _diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> str:
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            inner = _diff(a, b, f"{prefix}{key}.")
+            if inner:
+                changes.append(inner)
+        elif a != b:
+            changes.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return "; ".join(changes)
+
+
+def compact_transcripts(store: RunStore, done: set[tuple[str, int]]) -> int:
+    """Drop transcript lines of episodes that never finished (they will be played again)."""
+    path = store.transcripts_path
+    if not path.exists():
+        return 0
+    store.repair_torn_tail(path)
+    records = read_jsonl(path).records
+    keep = [r for r in records if (r.get("cell"), r.get("episode")) in done]
+    if len(keep) == len(records):
+        return 0
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        for r in keep:
+            f.write(json.dumps(r, sort_keys=True, default=str) + "\n")
+    tmp.replace(path)
+    return len(records) - len(keep)
+
+
+def run_matrix(
+    spec: MatrixSpec,
+    out: Path | str,
+    *,
+    source: str = "<spec>",
+    executor: str | None = None,
+    workers: int | None = None,
+    ray_address: str | None = None,
+    resume: bool = False,
+    listener: Listener | None = None,
+) -> MatrixOutcome:
+    """Play every missing episode of `spec` into `out`; see the module docstring."""
+    emit = listener or (lambda kind, data: None)
+    plan = expand(spec, source)
+    kind = executor or spec.execution.executor
+    n_workers = 1 if kind == "serial" else (workers or spec.execution.workers)
+    store = RunStore(out).create()
+    manifest = prepare(store, spec, plan, source, resume)
+    if store.repair_torn_tail():
+        emit("note", {"message": "cut a torn last line off episodes.jsonl (kept in .torn)"})
+    episodes, _ = store.read_episodes()
+    done = {(e.cell, e.episode) for e in episodes if e.error is None}
+    compact_transcripts(store, done)
+    spent = Spend.of(episodes) + Spend(**manifest.get("spend_abandoned", {}))
+    todo = deque(t for t in plan.tasks if t.key not in done)
+    cells = {group_of(t): CellStats() for t in plan.tasks}
+    for t in plan.tasks:
+        cells[group_of(t)].total += 1
+    for e in episodes:
+        if (e.cell, e.episode) in done and group_of(e) in cells:
+            cells[group_of(e)].add(e)
+    invocation = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "executor": kind,
+                  "workers": n_workers, "episodes_run": 0}
+    manifest.setdefault("invocations", []).append(invocation)
+    _set_status(store, manifest, "running", "")
+    outcome = MatrixOutcome("complete", "", len(plan.tasks), len(plan.tasks) - len(todo), 0,
+                            plan, cells)
+    budget = spec.budget
+    stop = spent.exhausted(budget) if budget.is_set() and todo else None
+    if stop or not todo:
+        return _finish(store, manifest, outcome, "stopped" if stop else "complete", stop or "")
+    ctx = WorkerContext(str(store.root), spec.llm_cache,
+                        None if kind == "serial" else spec.execution.llm_concurrency)
+    runner = make_executor(kind, ctx, n_workers, ray_address or spec.execution.ray_address)
+    emit("start", {"total": outcome.total, "done": outcome.done_before, "cells": cells,
+                   "executor": kind, "workers": n_workers})
+    in_flight = 0
+    try:
+        while todo or in_flight:
+            while todo and in_flight < n_workers and not stop:
+                runner.submit(todo.popleft(), spent.remaining(budget) if budget.is_set() else None)
+                in_flight += 1
+            if not in_flight:
+                break
+            result = runner.next_done()
+            in_flight -= 1
+            if result.fatal:
+                raise CoopbenchError(result.fatal)
+            if result.abandoned:
+                spent = spent + result.spent
+                manifest["spend_abandoned"] = vars(Spend(**manifest.get("spend_abandoned", {}))
+                                                   + result.spent)
+                stop = stop or result.abandoned
+                continue
+            episode = EpisodeResult.from_json(result.result or {})
+            for line in result.transcripts:
+                store.append_transcript(line)
+            store.append_episode(episode)
+            spent = spent + result.spent
+            outcome.ran += 1
+            invocation["episodes_run"] = outcome.ran
+            if group_of(episode) in cells:
+                cells[group_of(episode)].add(episode)
+            emit("episode", {"episode": episode, "cells": cells, "ran": outcome.ran})
+            if budget.is_set() and not stop:
+                stop = spent.exhausted(budget)
+    except KeyboardInterrupt:
+        runner.close()
+        _finish(store, manifest, outcome, "interrupted", "stopped by the user")
+        raise
+    except CoopbenchError as exc:
+        runner.close()
+        _finish(store, manifest, outcome, "failed", str(exc))
+        raise
+    runner.close()
+    if stop:
+        return _finish(store, manifest, outcome, "stopped", stop)
+    return _finish(store, manifest, outcome, "complete", "")
+
+
+def _set_status(store: RunStore, manifest: dict, status: str, detail: str) -> None:
+    manifest["status"] = status
+    manifest["status_detail"] = detail
+    write_json_atomic(store.manifest_path, manifest)
+
+
+def _finish(store: RunStore, manifest: dict, outcome: MatrixOutcome, status: str,
+            detail: str) -> MatrixOutcome:
+    manifest["invocations"][-1]["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    manifest["invocations"][-1]["status"] = status
+    outcome.status, outcome.detail = status, detail
+    _set_status(store, manifest, status, detail)
+    return outcome
+
+
+def budget_message(outcome: MatrixOutcome, source: str) -> str:
+    done = outcome.done_before + outcome.ran
+    return (f"{outcome.detail}; stopped cleanly with {done} of {outcome.total} episodes done "
+            f"(resumable: raise `budget` in {source} and run the same command again)")
+
+
+__all__ = ["BudgetExceeded", "MatrixOutcome", "budget_message", "run_matrix"]
