@@ -13,7 +13,7 @@ from typing import Any
 from coopbench.errors import CoopbenchError
 from coopbench.llm.base import Completion, Message, Oracle
 from coopbench.llm.cache import Entry, ResponseCache, cache_key
-from coopbench.llm.calllog import CallLog
+from coopbench.llm.calllog import CallLog, redact
 from coopbench.llm.pricing import PriceTable
 from coopbench.llm.request import Backend, Reply, Request
 from coopbench.types import Usage
@@ -68,6 +68,7 @@ class Model:
             except Exception as exc:
                 self._log(request, meta, None, time.perf_counter() - start, False, key, exc)
                 raise
+            reply.text = redact(reply.text)  # a key a server echoes must not reach any file
             entry = Entry(reply.text, reply.tokens_in, reply.tokens_out,
                           reply.model or self.model_id, time.perf_counter() - start)
             if self.cache is not None and key:

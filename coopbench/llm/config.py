@@ -2,6 +2,9 @@
 
 ```yaml
 timeout_s: 60          # per-attempt timeout
+total_timeout_s: 600   # give up on a call (all attempts and waits) after this long
+backoff_s: 1           # first retry wait; doubles per retry, jittered, capped by backoff_max_s
+backoff_max_s: 30
 max_attempts: 6        # 1 + retries, transient failures only
 concurrency: 8         # in-flight requests per endpoint, shared by all episodes in a process
 endpoints:             # per base URL (OpenAI's is https://api.openai.com/v1)
@@ -9,6 +12,8 @@ endpoints:             # per base URL (OpenAI's is https://api.openai.com/v1)
     api_key_env: MY_SERVER_KEY   # name of an env var holding the key
     api_key: "..."               # or the key itself (this file only; never the CLI)
     concurrency: 2
+    constrain: grammar           # how `choices` reach the server: grammar (llama.cpp),
+                                 # guided_choice (vLLM) or none; openai-compat default grammar
 prices:                # USD per 1M tokens, fnmatch patterns, override prices.json
   gpt-4o-mini*: {input: 0.15, output: 0.60}
 ```
@@ -28,14 +33,15 @@ import yaml
 from coopbench.errors import ConfigError
 from coopbench.llm import paths
 
-_TOP = {"timeout_s", "max_attempts", "concurrency", "endpoints", "prices", "backoff_s",
-        "backoff_max_s"}
-_ENDPOINT = {"api_key", "api_key_env", "concurrency", "timeout_s"}
+_TOP = {"timeout_s", "total_timeout_s", "max_attempts", "concurrency", "endpoints", "prices",
+        "backoff_s", "backoff_max_s"}
+_ENDPOINT = {"api_key", "api_key_env", "concurrency", "timeout_s", "constrain"}
 
 
 @dataclass
 class LLMConfig:
     timeout_s: float = 60.0
+    total_timeout_s: float = 600.0
     max_attempts: int = 6
     concurrency: int = 8
     backoff_s: float = 1.0  # first backoff; doubles per retry, jittered
@@ -83,6 +89,7 @@ def load(path: Path | None = None) -> LLMConfig:
     try:
         return LLMConfig(
             timeout_s=float(data.get("timeout_s", 60.0)),
+            total_timeout_s=float(data.get("total_timeout_s", 600.0)),
             max_attempts=int(data.get("max_attempts", 6)),
             concurrency=int(data.get("concurrency", 8)),
             backoff_s=float(data.get("backoff_s", 1.0)),

@@ -1,0 +1,336 @@
+"""OpenAI-compatible transport against a real HTTP server on 127.0.0.1 that misbehaves.
+
+The server is a threaded `http.server` started by the fixture; each test scripts what the
+next requests get (500, 429 + Retry-After, hang past the timeout, malformed JSON, a dropped
+connection, 401, 404). Backoffs are shortened by config; no wall-clock assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from coopbench.errors import CoopbenchError
+from coopbench.llm import make
+from coopbench.llm.config import LLMConfig
+from coopbench.runner.store import RunStore
+
+KEY = "sk-test-Zq9SECRETkey0123456789"
+
+
+class FakeServer:
+    """An OpenAI-compatible chat endpoint whose next answers a test scripts."""
+
+    def __init__(self) -> None:
+        self.script: deque[str] = deque()
+        self.requests: list[dict] = []
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.default_hold_s = 0.0
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
+                                       daemon=True)
+        self.thread.start()
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    @property
+    def chat_requests(self) -> list[dict]:
+        return [r for r in self.requests if r["path"].endswith("/chat/completions")]
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # keep test output clean
+                pass
+
+            def _send(self, status: int, body: bytes, headers: dict | None = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _error(self, status: int, message: str, headers: dict | None = None) -> None:
+                body = json.dumps({"error": {"message": message, "type": "x"}}).encode()
+                self._send(status, body, headers)
+
+            def do_GET(self) -> None:
+                server.requests.append({"path": self.path, "auth": self.headers["Authorization"]})
+                self._send(200, json.dumps({"object": "list", "data": [
+                    {"id": "m1", "object": "model"}]}).encode())
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server.lock:
+                    server.requests.append({"path": self.path, "body": body,
+                                            "auth": self.headers["Authorization"]})
+                    action = server.script.popleft() if server.script else "ok"
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    self._act(action, body)
+                finally:
+                    with server.lock:
+                        server.in_flight -= 1
+
+            def _act(self, action: str, body: dict) -> None:
+                if action == "ok":
+                    time.sleep(server.default_hold_s)
+                    text = f"{body['model']} says: {body['messages'][-1]['content']}"
+                    if "grammar" in body:
+                        text = body["grammar"].split('"')[1]  # the first choice
+                    self._send(200, json.dumps({
+                        "id": "x", "object": "chat.completion", "model": body["model"] + "-0613",
+                        "choices": [{"index": 0, "finish_reason": "stop",
+                                     "message": {"role": "assistant", "content": text}}],
+                        "usage": {"prompt_tokens": 11, "completion_tokens": 7,
+                                  "total_tokens": 18},
+                    }).encode())
+                elif action == "500":
+                    self._error(500, "internal error")
+                elif action.startswith("429:"):
+                    self._error(429, "slow down", {"Retry-After": action[4:]})
+                elif action.startswith("hang:"):
+                    time.sleep(float(action[5:]))
+                    self._error(500, "too late")
+                elif action == "malformed":
+                    self._send(200, b'{"choices": [{"message": ')
+                elif action == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                elif action == "401":
+                    self._error(401, f"Incorrect API key provided: {self.headers['Authorization']}")
+                elif action == "404":
+                    self._error(404, f"The model `{body['model']}` does not exist")
+                elif action == "400":
+                    self._error(400, "max_tokens is too large")
+
+        return Handler
+
+
+@pytest.fixture
+def server():
+    srv = FakeServer()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("COOPBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("COOPBENCH_LLM_CONFIG", str(tmp_path / "no-config.yaml"))
+    monkeypatch.setenv("OPENAI_COMPAT_API_KEY", KEY)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+
+def _config(**overrides) -> LLMConfig:
+    values = dict(timeout_s=0.5, max_attempts=6, backoff_s=0.01, backoff_max_s=0.05,
+                  concurrency=4)
+    values.update(overrides)
+    return LLMConfig(**values)
+
+
+def _msgs(text: str = "hello") -> list[dict[str, str]]:
+    return [{"role": "system", "content": "be brief"}, {"role": "user", "content": text}]
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_transient_failures_are_retried_counted_and_logged(server, tmp_path):
+    log = tmp_path / "llm_calls.jsonl"
+    model = make(f"openai-compat:{server.base_url}#m1", call_log=log, cache=False,
+                 config=_config())
+    server.script.extend(["500", "429:1", "hang:2", "malformed", "drop", "ok"])
+    c = model.complete(_msgs("go"), meta={"episode": 3, "step": 1, "agent": "Alice"})
+    assert c.text == "m1 says: go"
+    assert c.attempts == 6 and c.model == "m1-0613"
+    assert (c.usage.tokens_in, c.usage.tokens_out) == (11, 7)
+    errors = [r["error"] for r in c.extra["retries"]]
+    assert errors == ["HTTP 500", "HTTP 429", "timeout after 0.5 s",
+                      "malformed response body (JSONDecodeError)", "connection error"]
+    retry_429 = c.extra["retries"][1]
+    assert retry_429["retry_after"] is True and retry_429["wait_s"] == 1.0  # honoured
+    assert len(server.chat_requests) == 6
+    (record,) = _lines(log)
+    assert record["attempts"] == 6 and len(record["retries"]) == 5
+    assert record["episode"] == 3 and record["agent"] == "Alice" and record["error"] is None
+    assert record["response"] == "m1 says: go"
+
+
+def test_many_calls_through_a_flaky_server_all_complete(server, tmp_path):
+    log = tmp_path / "llm_calls.jsonl"
+    model = make(f"openai-compat:{server.base_url}#m1", call_log=log, cache=False,
+                 config=_config())
+    server.script.extend(["500", "ok", "malformed", "ok", "500", "500", "ok", "drop"] * 3)
+    texts = [model.complete(_msgs(f"q{i}")).text for i in range(20)]
+    assert texts == [f"m1 says: q{i}" for i in range(20)]  # nothing lost, nothing mixed up
+    records = _lines(log)
+    assert len(records) == 20 and all(r["error"] is None for r in records)
+    assert sum(len(r["retries"]) for r in records) == 15
+    assert model.usage.calls == 20
+
+
+def test_giving_up_after_max_attempts_is_one_line_and_logged(server, tmp_path):
+    log = tmp_path / "llm_calls.jsonl"
+    model = make(f"openai-compat:{server.base_url}#m1", call_log=log, cache=False,
+                 config=_config(max_attempts=3))
+    server.script.extend(["500"] * 5)
+    with pytest.raises(CoopbenchError, match=r"gave up after 3 attempt\(s\), last error: HTTP 500"):
+        model.complete(_msgs())
+    assert len(server.chat_requests) == 3
+    (record,) = _lines(log)
+    assert record["attempts"] == 3 and len(record["retries"]) == 2 and "gave up" in record["error"]
+
+
+def test_401_fails_fast_with_one_clear_line(server, tmp_path):
+    model = make(f"openai-compat:{server.base_url}#m1", call_log=tmp_path / "calls.jsonl",
+                 cache=False, config=_config())
+    server.script.append("401")
+    with pytest.raises(CoopbenchError) as info:
+        model.complete(_msgs())
+    message = str(info.value)
+    assert "authentication failed (HTTP 401)" in message and "\n" not in message
+    assert KEY not in message
+    assert len(server.chat_requests) == 1  # no retry
+
+
+def test_unknown_model_and_bad_request_are_not_retried(server):
+    model = make(f"openai-compat:{server.base_url}#nope", cache=False, config=_config())
+    server.script.extend(["404", "400"])
+    with pytest.raises(CoopbenchError, match="unknown model 'nope'"):
+        model.complete(_msgs())
+    with pytest.raises(CoopbenchError, match="HTTP 400.*max_tokens is too large"):
+        model.complete(_msgs())
+    assert len(server.chat_requests) == 2
+
+
+def test_unreachable_server_is_one_line_after_retries():
+    model = make("openai-compat:http://127.0.0.1:9/v1#m1", cache=False,
+                 config=_config(max_attempts=2))
+    with pytest.raises(CoopbenchError, match="gave up after 2 attempt.*connection error"):
+        model.complete(_msgs())
+
+
+def test_concurrency_limit_is_shared_across_threads_and_models(server):
+    server.default_hold_s = 0.2
+    spec = f"openai-compat:{server.base_url}#m1"
+    models = [make(spec, cache=False, config=_config(concurrency=2)) for _ in range(2)]
+    results: list[str] = []
+
+    def work(i: int) -> None:
+        results.append(models[i % 2].complete(_msgs(f"t{i}")).text)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == sorted(f"m1 says: t{i}" for i in range(6))
+    assert server.max_in_flight == 2
+
+
+def test_cache_rerun_makes_zero_backend_calls(server, tmp_path):
+    db = tmp_path / "cache.sqlite3"
+    spec = f"openai-compat:{server.base_url}#m1"
+    first = make(spec, cache=db, config=_config())
+    answers = [first.complete(_msgs(f"q{i}"), temperature=0.7, sample=i % 2).text
+               for i in range(4)]
+    assert len(server.chat_requests) == 4
+    log = tmp_path / "rerun.jsonl"
+    again = make(spec, cache=db, call_log=log, config=_config())
+    replay = [again.complete(_msgs(f"q{i}"), temperature=0.7, sample=i % 2) for i in range(4)]
+    assert len(server.chat_requests) == 4  # zero new backend calls
+    assert [c.text for c in replay] == answers
+    assert all(c.cached and c.usage.calls == 1 and c.usage.cache_hits == 1 for c in replay)
+    assert again.usage.calls == 4 and again.usage.cache_hits == 4 and again.backend_calls == 0
+    assert all(r["cache_hit"] for r in _lines(log))
+    # a different sample index, temperature or constraint is a different entry
+    again.complete(_msgs("q0"), temperature=0.7, sample=5)
+    again.complete(_msgs("q0"), temperature=0.0)
+    again.complete(_msgs("q0"), choices=["a", "b"])
+    assert len(server.chat_requests) == 7
+
+
+def test_two_specs_never_share_a_cache_entry(server, tmp_path):
+    other = FakeServer()
+    try:
+        db = tmp_path / "cache.sqlite3"
+        specs = [f"openai-compat:{server.base_url}#m1", f"openai-compat:{server.base_url}#m2",
+                 f"openai-compat:{other.base_url}#m1"]
+        models = [make(s, cache=db, config=_config()) for s in specs]
+        texts = [m.complete(_msgs("same prompt")).text for m in models]
+        assert [c.cached for c in (m.complete(_msgs("same prompt")) for m in models)] == [True] * 3
+        assert texts[0] != texts[1]
+        assert len(server.chat_requests) == 2 and len(other.chat_requests) == 1
+        assert len(models[0].cache.stats()) == 3  # three model identities, one entry each
+    finally:
+        other.close()
+
+
+def test_choices_reach_a_compat_server_as_a_grammar(server):
+    model = make(f"openai-compat:{server.base_url}#m1", cache=False, config=_config())
+    c = model.complete(_msgs(), choices=["NAME Alice ACTION up", 'SAY "hi"\n'])
+    assert c.text == "NAME Alice ACTION up"  # the fake answers the grammar's first choice
+    grammar = server.chat_requests[0]["body"]["grammar"]
+    assert grammar == 'root ::= "NAME Alice ACTION up" | "SAY \\"hi\\"\\n"\n'
+
+
+def test_no_api_key_in_any_file_under_the_run_dir(server, tmp_path):
+    store = RunStore(tmp_path / "run").create()
+    spec = f"openai-compat:{server.base_url}#m1"
+    model = make(spec, call_log=store.llm_calls_path, cache=tmp_path / "run" / "cache.sqlite3",
+                 config=_config())
+    server.script.extend(["500", "ok", "401"])
+    model.complete(_msgs(f"my key is {KEY}"))  # even if a prompt quotes it
+    with pytest.raises(CoopbenchError):
+        model.complete(_msgs("again"))  # the 401 body echoes the Authorization header
+    assert all(r["auth"] == f"Bearer {KEY}" for r in server.chat_requests)  # it was sent
+    assert KEY not in repr(model.backend) and KEY not in model.spec
+    files = [p for p in (tmp_path / "run").rglob("*") if p.is_file()]
+    assert store.llm_calls_path in files and len(_lines(store.llm_calls_path)) == 2
+    for path in files:
+        assert KEY.encode() not in path.read_bytes(), path
+        assert b"Zq9SECRET" not in path.read_bytes(), path
+
+
+def test_openai_without_a_key_is_one_clear_line(tmp_path):
+    with pytest.raises(CoopbenchError, match="set OPENAI_API_KEY"):
+        make("openai:gpt-4o-mini", cache=False, config=_config())
+
+
+def test_keys_and_prices_come_from_the_config_file(server, tmp_path, monkeypatch):
+    config_file = tmp_path / "llm.yaml"
+    config_file.write_text(
+        f'timeout_s: 0.5\nbackoff_s: 0.01\nendpoints:\n  "{server.base_url}":\n'
+        "    api_key_env: MY_KEY\n    concurrency: 3\n"
+        f'prices:\n  "openai-compat:{server.base_url}#m1": {{input: 1.0, output: 2.0}}\n'
+    )
+    monkeypatch.setenv("COOPBENCH_LLM_CONFIG", str(config_file))
+    monkeypatch.setenv("MY_KEY", "sk-from-config-env-0000")
+    model = make(f"openai-compat:{server.base_url}#m1", cache=False)
+    c = model.complete(_msgs())
+    assert server.chat_requests[0]["auth"] == "Bearer sk-from-config-env-0000"
+    assert c.usage.cost_usd == pytest.approx((11 * 1.0 + 7 * 2.0) / 1e6)
+    config_file.write_text("endpoints: [1, 2]\n")
+    with pytest.raises(CoopbenchError, match="endpoints"):
+        make(f"openai-compat:{server.base_url}#m1", cache=False)
+    config_file.write_text("timeout: 3\n")
+    with pytest.raises(CoopbenchError, match="unknown key"):
+        make(f"openai-compat:{server.base_url}#m1", cache=False)
