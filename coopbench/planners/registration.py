@@ -5,6 +5,29 @@ from __future__ import annotations
 from coopbench.registry import Registry
 
 NO_LLM = {"needs_llm": False, "needs_critic": False, "mode": "joint", "partial_obs": False}
+JOINT = {"needs_llm": True, "needs_critic": False, "mode": "joint", "partial_obs": False}
+DIALOG = {"needs_llm": True, "needs_critic": False, "mode": "sequential", "partial_obs": True}
+
+LLM_PLANNERS = (
+    ("llm/central-v0", "coopbench.planners.joint:JointPlanner", JOINT,
+     "Central Plan: one call proposes the joint plan from the global state; physical-"
+     "verification feedback; full history."),
+    ("llm/react-v0", "coopbench.planners.joint:ReactPlanner", JOINT,
+     "ReAct: think, then act; one joint call per attempt; full history."),
+    ("llm/mindagent-v0", "coopbench.planners.joint:MindAgentPlanner", JOINT,
+     "MindAgent-style central dispatcher; execution feedback; last 3 rounds of history."),
+    ("llm/reflexion-v0", "coopbench.planners.joint:ReflexionPlanner", JOINT,
+     "Reflexion: joint planning; a failed plan triggers a written reflection read later."),
+    ("llm/roco-v0", "coopbench.planners.roco:RocoPlanner", DIALOG,
+     "RoCo dialog: agents speak in turn from partial views; EXECUTE ends the round; "
+     "physical-verification re-plans (5 x 10 calls)."),
+    ("read/read-j-v0", "coopbench.planners.read:ReadJPlanner",
+     {**JOINT, "needs_critic": True},
+     "ReAd-J: joint proposals refined by a learned joint advantage critic; last-round history."),
+    ("read/read-s-v0", "coopbench.planners.read:ReadSPlanner",
+     {**DIALOG, "needs_critic": True},
+     "ReAd-S: agents propose in turn; each refined by its local (prefix) advantage."),
+)
 
 
 def register(registry: Registry) -> None:
@@ -20,3 +43,5 @@ def register(registry: Registry) -> None:
         description="The env's scripted expert_joint() (the ceiling; no LLM).",
         flags=NO_LLM,
     )
+    for id, entry, flags, description in LLM_PLANNERS:
+        registry.register(id, entry, description=description, flags=dict(flags))

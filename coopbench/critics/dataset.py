@@ -1,0 +1,239 @@
+"""Critic data: transitions (features, joint action, reward) with Monte-Carlo returns.
+
+Three sources, mixed as configured (read-method.md §2.3):
+
+- `expert`: the env's scripted expert, with `explore` chance per agent and step of a random
+  legal action instead (so non-expert actions appear next to expert ones in the same states);
+- `reset`: a seeded reset, then `reset_steps` uniformly random joint steps to reach states normal
+  play does not, then the exploring expert to the end (every step is recorded);
+- `llm`: rollouts of an LLM planner (default central-v0, i.e. ReAd-J's data policy: physical
+  verification, no critic); its LLM usage is recorded in the provenance, not in any NQ.
+
+Targets are discounted returns-to-go G_t = r_t + γ G_{t+1} per episode (no bootstrapping:
+an episode cut by the step cap ends its sum there). Saved as one `.npz` whose `meta` entry is
+JSON provenance (env id, features version, action table, γ, sources, seeds).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from coopbench import envs
+from coopbench.critics.encoding import ActionTable
+from coopbench.errors import CoopbenchError
+from coopbench.types import Action
+
+SOURCES = ("expert", "reset", "llm")
+FORMAT = "coopbench-critic-data/1"
+
+
+@dataclass
+class CollectConfig:
+    env_id: str
+    expert_episodes: int = 30  # exploring-expert episodes
+    reset_episodes: int = 60  # random-reset episodes
+    llm_episodes: int = 0  # LLM-planner episodes
+    llm: str = "sim:expert?noise=0.4"  # model spec for the llm source
+    llm_planner: str = "central-v0"  # planner for the llm source
+    explore: float = 0.2  # per agent and step: random legal action instead of the expert's
+    reset_steps: int = 0  # max random steps after a reset (0 = half the env's step cap)
+    gamma: float = 0.95  # discount of the Monte-Carlo targets (read-method.md §9.2)
+    seed: int = 0
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Dataset:
+    features: np.ndarray  # float32 [N, F]
+    actions: np.ndarray  # int64 [N, n_agents] vocabulary indices, table order
+    rewards: np.ndarray  # float32 [N]
+    returns: np.ndarray  # float32 [N]
+    episode: np.ndarray  # int64 [N]
+    source: np.ndarray  # int64 [N], index into SOURCES
+    meta: dict[str, Any]
+
+    def __len__(self) -> int:
+        return int(self.features.shape[0])
+
+    @property
+    def table(self) -> ActionTable:
+        return ActionTable.from_json(self.meta["table"])
+
+    def save(self, path: Path | str) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(
+            tmp,
+            features=self.features,
+            actions=self.actions,
+            rewards=self.rewards,
+            returns=self.returns,
+            episode=self.episode,
+            source=self.source,
+            meta=np.array(json.dumps(self.meta)),
+        )
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: Path | str) -> Dataset:
+        path = Path(path)
+        if not path.exists():
+            raise CoopbenchError(
+                f"no critic dataset at {path} (make one with `coopbench critic collect`)"
+            )
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                if meta.get("format") != FORMAT:
+                    raise CoopbenchError(f"{path} is not a coopbench critic dataset")
+                return cls(
+                    data["features"],
+                    data["actions"],
+                    data["rewards"],
+                    data["returns"],
+                    data["episode"],
+                    data["source"],
+                    meta,
+                )
+        except (OSError, ValueError, KeyError) as exc:
+            raise CoopbenchError(f"cannot read critic dataset {path}: {exc}") from None
+
+    @classmethod
+    def concat(cls, parts: list[Dataset]) -> Dataset:
+        first = parts[0]
+        for p in parts[1:]:
+            if p.meta["table"] != first.meta["table"] or p.meta["env_id"] != first.meta["env_id"]:
+                raise CoopbenchError("cannot merge datasets of different envs or vocabularies")
+        offset, episodes = 0, []
+        for p in parts:
+            episodes.append(p.episode + offset)
+            offset += int(p.episode.max(initial=-1)) + 1
+        cat = np.concatenate
+        return cls(
+            cat([p.features for p in parts]),
+            cat([p.actions for p in parts]),
+            cat([p.rewards for p in parts]),
+            cat([p.returns for p in parts]),
+            cat(episodes),
+            cat([p.source for p in parts]),
+            dict(first.meta),
+        )
+
+
+def discounted_returns(rewards: list[float], gamma: float) -> list[float]:
+    out, g = [0.0] * len(rewards), 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        g = rewards[t] + gamma * g
+        out[t] = g
+    return out
+
+
+def _random_joint(env, rng: np.random.Generator) -> dict[str, Action]:
+    joint = {}
+    for agent in env.agents:
+        options = env.action_options(agent)
+        joint[agent] = env.parse(agent, options[int(rng.integers(len(options)))])
+    return joint
+
+
+def _exploring_expert(env, rng: np.random.Generator, explore: float) -> dict[str, Action]:
+    joint = dict(env.expert_joint())
+    for agent in env.agents:
+        if rng.random() < explore:
+            options = env.action_options(agent)
+            joint[agent] = env.parse(agent, options[int(rng.integers(len(options)))])
+    return joint
+
+
+Progress = Callable[[str, int], None]
+
+
+def collect(cfg: CollectConfig, progress: Progress | None = None) -> Dataset:
+    """Roll out the configured sources and return the dataset with its provenance."""
+    env = envs.make(cfg.env_id, **cfg.env_kwargs)
+    env.reset(seed=cfg.seed)
+    table = ActionTable.from_env(env)
+    rng = np.random.default_rng(cfg.seed)
+    reset_cap = cfg.reset_steps or max(1, env.max_steps // 2)
+    rows: dict[str, list] = {
+        k: [] for k in ("features", "actions", "rewards", "returns", "episode", "source")
+    }
+    usage = {"calls": 0, "tokens_in": 0, "tokens_out": 0}
+    planner = llm = None
+    if cfg.llm_episodes:
+        from coopbench import llm as llm_layer
+        from coopbench import planners
+
+        planner = planners.make(cfg.llm_planner)
+        llm = llm_layer.make(cfg.llm)
+    plan = [
+        ("expert", cfg.expert_episodes),
+        ("reset", cfg.reset_episodes),
+        ("llm", cfg.llm_episodes),
+    ]
+    episode = 0
+    for source, count in plan:
+        for i in range(count):
+            seed = cfg.seed * 100_003 + episode
+            env.reset(seed=seed)
+            random_steps = int(rng.integers(1, reset_cap + 1)) if source == "reset" else 0
+            if planner is not None and source == "llm":
+                planner.reset(env, llm, np.random.default_rng([seed, 1]))
+            feats, acts, rews = [], [], []
+            while env.agents:
+                if source == "llm":
+                    result = planner.act(env)
+                    joint = result.joint
+                    usage["calls"] += result.llm_queries
+                    usage["tokens_in"] += result.usage.tokens_in
+                    usage["tokens_out"] += result.usage.tokens_out
+                elif len(feats) < random_steps:
+                    joint = _random_joint(env, rng)
+                else:
+                    joint = _exploring_expert(env, rng, cfg.explore)
+                feats.append(np.asarray(env.features(), dtype=np.float32))
+                acts.append(
+                    [
+                        joint[a].index if a in joint else env.wait_action(a).index
+                        for a in table.agents
+                    ]
+                )
+                _, rewards, _, _, _ = env.step(joint)
+                rews.append(float(next(iter(rewards.values()), 0.0)))
+            rows["features"] += feats
+            rows["actions"] += acts
+            rows["rewards"] += rews
+            rows["returns"] += discounted_returns(rews, cfg.gamma)
+            rows["episode"] += [episode] * len(feats)
+            rows["source"] += [SOURCES.index(source)] * len(feats)
+            episode += 1
+            if progress is not None:
+                progress(source, i + 1)
+    env.close()
+    meta = {
+        "format": FORMAT,
+        "env_id": env.spec.id if getattr(env, "spec", None) else cfg.env_id,
+        "features_version": str(env.features_version),
+        "table": table.to_json(),
+        "gamma": cfg.gamma,
+        "config": asdict(cfg),
+        "episodes": episode,
+        "llm_usage": usage,
+    }
+    return Dataset(
+        np.stack(rows["features"]).astype(np.float32),
+        np.asarray(rows["actions"], dtype=np.int64),
+        np.asarray(rows["rewards"], dtype=np.float32),
+        np.asarray(rows["returns"], dtype=np.float32),
+        np.asarray(rows["episode"], dtype=np.int64),
+        np.asarray(rows["source"], dtype=np.int64),
+        meta,
+    )

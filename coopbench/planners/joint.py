@@ -1,0 +1,174 @@
+"""Parallel (one-call) LLM planners: Central Plan, ReAct, MindAgent, Reflexion.
+
+All four see the global state and propose the whole joint plan in one call; a plan that fails
+to parse or fails `verify()` is sent back with the environment feedback, up to `max_replans`
+times (then every agent WAITs: the step is consumed, as in RoCo). They differ in the prompt
+and the memory (read-method.md §5):
+
+- Central Plan: bare `EXECUTE` output, full history.
+- ReAct: `Think: ...` then `Action: EXECUTE ...`, full history.
+- MindAgent: a central dispatcher with a short history window (last 3 rounds) that shows the
+  execution feedback of each round.
+- Reflexion: after every failed parse or verification it spends one extra call writing a
+  reflection (what went wrong, what to change); the last `reflection_window` reflections are
+  shown in every later prompt of the episode, and, with `carry_reflections`, of later
+  episodes played by the same planner object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from coopbench.agents import prompts as P
+from coopbench.envs.base import LanguageEnv
+from coopbench.llm.base import Oracle
+from coopbench.planners.llm_base import LLMPlanner, LLMPlannerConfig, QueryCapReached, StepContext
+from coopbench.types import PlanResult
+
+
+class JointPlanner(LLMPlanner):
+    """Central Plan (the base of the parallel family)."""
+
+    think: str = ""  # replaces the output instruction's lead
+    preface: str = ""  # what the sim's answers start with (free-text mode only)
+    role: str = (
+        "You plan for all robots at once: give every robot exactly one action for this step."
+    )
+    history_title = "Previous Round History"
+
+    def extra_sections(self) -> list[str | None]:
+        return []
+
+    def prompt(self, env: LanguageEnv, agents: list[str], feedback: list[str]) -> list:
+        return P.assemble(
+            [
+                P.section("Task", env.task_prompt()),
+                P.joint_instruction(env, agents, self.think),
+                P.section("Role", self.role),
+                *self.extra_sections(),
+                P.history_section(self.visible_rounds(), self.history_title),
+                P.state_section(env),
+                P.feedback_section(feedback),
+            ],
+            P.user_line(None),
+        )
+
+    def act(self, env: LanguageEnv) -> PlanResult:
+        self.absorb_execution_feedback(env)
+        ctx = self.begin_step()
+        agents = list(env.agents)
+        feedback: list[str] = []
+        replies: list[str] = []
+        try:
+            for attempt in range(self.cfg.max_replans):
+                choices = self.joint_choices(env, agents)
+                oracle = self.oracle_joint(env, agents, preface="" if choices else self.preface)
+                reply = self.ask(
+                    ctx,
+                    env,
+                    self.prompt(env, agents, feedback),
+                    oracle=oracle,
+                    attempt=attempt,
+                    choices=choices,
+                )
+                replies.append(reply)
+                joint, problem = self.check(ctx, env, reply, agents)
+                if joint is not None:
+                    self.remember(env, [reply], joint)
+                    return ctx.result(joint)
+                feedback.append(problem)
+                self.after_failure(ctx, env, agents, reply, problem, attempt)
+        except QueryCapReached:
+            ctx.note("cap", message=f"query cap {ctx.cap} reached; all agents WAIT")
+        wait = self.wait_all(env)
+        self.remember(env, replies[-1:], wait)
+        return ctx.result(wait)
+
+    def after_failure(
+        self,
+        ctx: StepContext,
+        env: LanguageEnv,
+        agents: list[str],
+        reply: str,
+        problem: str,
+        attempt: int,
+    ) -> None:
+        """Hook for Reflexion."""
+
+
+class ReactPlanner(JointPlanner):
+    think = (
+        "First write 'Think:' with your reasoning about the current state, then write "
+        "'Action:' and then"
+    )
+    preface = "Think: the state shows what each robot can usefully do now.\nAction:"
+    history_title = "Previous Rounds (state, response, feedback)"
+
+
+@dataclass
+class MindAgentConfig(LLMPlannerConfig):
+    history: str = "3"
+
+
+class MindAgentPlanner(JointPlanner):
+    Config = MindAgentConfig
+    role = (
+        "You are the central dispatcher of a team of robots. Each step, assign one action to "
+        "every robot so that the team completes the task as fast as possible; read the "
+        "execution feedback of the last rounds before dispatching."
+    )
+
+
+@dataclass
+class ReflexionConfig(LLMPlannerConfig):
+    reflection_window: int = 3  # reflections shown in later prompts
+    carry_reflections: bool = True  # keep them across episodes of this planner object
+
+
+class ReflexionPlanner(JointPlanner):
+    Config = ReflexionConfig
+
+    def __init__(self, **config):
+        super().__init__(**config)
+        self.reflections: list[str] = []
+
+    def reset(self, env, llm, rng) -> None:
+        super().reset(env, llm, rng)
+        if not self.cfg.carry_reflections:
+            self.reflections = []
+
+    def extra_sections(self) -> list[str | None]:
+        shown = self.reflections[-self.cfg.reflection_window :]
+        return [P.section("Reflections", "\n".join(shown))] if shown else []
+
+    def after_failure(
+        self,
+        ctx: StepContext,
+        env: LanguageEnv,
+        agents: list[str],
+        reply: str,
+        problem: str,
+        attempt: int,
+    ) -> None:
+        messages = P.assemble(
+            [
+                P.section("Task", env.task_prompt()),
+                P.section(
+                    "Reflection Instruction",
+                    "A plan failed. In two or three sentences, say what went wrong and what "
+                    "to do differently next time. Start with 'Reflection:'.",
+                ),
+                P.state_section(env),
+                P.feedback_section([problem]),
+            ],
+            P.user_line(None),
+        )
+        oracle = None
+        if getattr(self.llm, "simulated", False):
+            first = problem.splitlines()[-2] if "\n" in problem else problem
+            oracle = Oracle(
+                f"Reflection: {first.strip()} Next time choose only actions that are "
+                "available now and that respect the task rules."
+            )
+        text = self.ask(ctx, env, messages, oracle=oracle, attempt=attempt + 1, purpose="reflect")
+        self.reflections.append(" ".join(text.split())[:400])

@@ -1,0 +1,265 @@
+"""Shared machinery of the LLM planners: config, per-step accounting, the guarded LLM call.
+
+Every planner decides one step through a `StepContext`, which counts every LLM call (the
+paper's NQ counts refinements, re-plans and dialog turns alike), sums usage, records the
+transcript (prompts, replies, scores, feedback) and enforces the hard per-step query cap: a
+call past the cap raises `QueryCapReached`, and the planner then returns every agent's WAIT.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from itertools import product
+from typing import Any, ClassVar
+
+from coopbench.agents import prompts as P
+from coopbench.agents.oracle import joint_oracle, own_oracle
+from coopbench.agents.prompts import Round
+from coopbench.agents.replies import EXECUTE, PROCEED, format_joint, format_own, parse_joint
+from coopbench.envs.base import LanguageEnv
+from coopbench.errors import ConfigError
+from coopbench.llm.base import Message, Oracle
+from coopbench.planners.base import Planner
+from coopbench.types import Action, ParseError, PlanResult, Usage
+
+
+@dataclass
+class LLMPlannerConfig:
+    """Settings every LLM planner shares (docs/planners.md documents each default)."""
+
+    max_replans: int = 5  # physical-verification/parse re-plans per step (RoCo num_replans)
+    max_queries_per_step: int = 20  # hard cap on LLM calls per step; past it: all WAIT
+    history: str = "all"  # "all" | "last" | "none" | "<n>" (last n executed rounds)
+    temperature: float = 0.0  # first call of a step (RoCo/ReAd: 0)
+    retry_temperature: float = 0.7  # later calls of a step, so a re-prompt can change its mind
+    max_tokens: int = 512  # RoCo's setting
+    use_choices: str = "local"  # pass `choices=` (grammar): "never" | "local" | "always"
+    max_choices: int = 512  # joint plans are only offered as choices up to this many
+    oracle_alternatives: int = 4  # random legal plans handed to the sim LLM per request
+    seed: int = 0  # added to the per-episode call seed (drawn from the episode's seed)
+
+    @classmethod
+    def from_kwargs(cls, planner: str, kwargs: dict[str, Any]):
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(kwargs) - names)
+        if unknown:
+            raise ConfigError(
+                f"{planner}: unknown option(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(names))}"
+            )
+        cfg = cls(**kwargs)
+        cfg.validate(planner)
+        return cfg
+
+    def validate(self, planner: str) -> None:
+        if self.use_choices not in ("never", "local", "always"):
+            raise ConfigError(f"{planner}: use_choices must be never, local or always")
+        if self.history not in ("all", "last", "none") and not str(self.history).isdigit():
+            raise ConfigError(f"{planner}: history must be all, last, none or a number")
+        if self.max_replans < 1 or self.max_queries_per_step < 1:
+            raise ConfigError(f"{planner}: max_replans and max_queries_per_step must be >= 1")
+
+
+class QueryCapReached(Exception):
+    """Raised by `StepContext.ask` when the step's query cap is spent."""
+
+
+@dataclass
+class StepContext:
+    """Accounting for one `act()` call; becomes the `PlanResult`."""
+
+    cap: int
+    queries: int = 0
+    parse_failures: int = 0
+    verify_failures: int = 0
+    feedback_rounds: int = 0
+    usage: Usage = field(default_factory=Usage)
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+
+    def note(self, entry_type: str, **data: Any) -> None:
+        self.transcript.append({"type": entry_type, **data})
+
+    def result(self, joint: dict[str, Action]) -> PlanResult:
+        return PlanResult(
+            joint=joint,
+            llm_queries=self.queries,
+            feedback_rounds=self.feedback_rounds,
+            parse_failures=self.parse_failures,
+            verify_failures=self.verify_failures,
+            usage=self.usage,
+            transcript=self.transcript,
+        )
+
+
+class LLMPlanner(Planner):
+    """Base of the LLM planners: config parsing, history, the guarded `ask`."""
+
+    Config: ClassVar[type[LLMPlannerConfig]] = LLMPlannerConfig
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
+        self.cfg = self.Config.from_kwargs(type(self).__name__, config)
+        self.rounds: list[Round] = []
+
+    def reset(self, env: LanguageEnv, llm: Any, rng: Any) -> None:
+        super().reset(env, llm, rng)
+        if llm is None:
+            raise ConfigError(f"{type(self).__name__} needs an LLM (--llm local, sim:expert, ...)")
+        self.rounds = []
+        self.call_seed = self.cfg.seed + int(rng.integers(2**31))  # per episode, from its seed
+
+    # -- history --------------------------------------------------------------------------
+
+    def visible_rounds(self) -> list[Round]:
+        h = str(self.cfg.history)
+        if h == "none":
+            return []
+        if h == "all":
+            return list(self.rounds)
+        n = 1 if h == "last" else int(h)
+        return self.rounds[-n:] if n > 0 else []
+
+    def remember(self, env: LanguageEnv, replies: list[str], joint: dict[str, Action]) -> None:
+        """Keep the round about to be executed; the env's execution feedback is added later."""
+        self.rounds.append(
+            Round(env.steps_taken, list(replies), {a: x.text for a, x in joint.items()})
+        )
+
+    def absorb_execution_feedback(self, env: LanguageEnv) -> None:
+        """Attach what the env said about the last executed step to that round."""
+        last = getattr(env, "last_feedback", [])
+        if self.rounds and last and not self.rounds[-1].feedback:
+            self.rounds[-1].feedback = [f.message for f in last]
+
+    # -- the guarded call -----------------------------------------------------------------
+
+    def wants_choices(self) -> bool:
+        mode = self.cfg.use_choices
+        if mode == "never":
+            return False
+        if mode == "always":
+            return True
+        return str(getattr(self.llm, "model_id", getattr(self.llm, "spec", ""))).startswith("local")
+
+    def joint_choices(self, env: LanguageEnv, agents: list[str]) -> list[str] | None:
+        """Every legal joint plan as a reply text, if offering them as choices is on and small."""
+        if not self.wants_choices():
+            return None
+        options = [env.action_options(a) for a in agents]
+        total = 1
+        for o in options:
+            total *= len(o)
+        if total > self.cfg.max_choices:
+            return None
+        return [format_joint(dict(zip(agents, combo, strict=True))) for combo in product(*options)]
+
+    def check(
+        self, ctx: StepContext, env: LanguageEnv, reply: str, agents: list[str]
+    ) -> tuple[dict[str, Action] | None, str]:
+        """Parse then verify; on failure count it and return the feedback text for the LLM."""
+        try:
+            joint = parse_joint(env, reply, agents)
+        except ParseError as exc:
+            ctx.parse_failures += 1
+            ctx.feedback_rounds += 1
+            ctx.note("feedback", kind="parse", message=str(exc))
+            return None, (
+                f"Your previous response:\n{reply.strip()}\nIt could not be parsed: "
+                f"{exc} Please re-format your answer."
+            )
+        problems = env.verify(joint)
+        if problems:
+            ctx.verify_failures += 1
+            ctx.feedback_rounds += 1
+            text = "\n".join(f.message for f in problems)
+            ctx.note("feedback", kind="verify", message=text)
+            plan = P.plan_lines({a: x.text for a, x in joint.items()})
+            return None, f"This plan failed:\n{plan}\n{text}\nPlease propose a different plan."
+        return joint, ""
+
+    def own_choices(self, env: LanguageEnv, agent: str) -> list[str] | None:
+        if not self.wants_choices():
+            return None
+        return [format_own(agent, o) for o in env.action_options(agent)]
+
+    def ask(
+        self,
+        ctx: StepContext,
+        env: LanguageEnv,
+        messages: list[Message],
+        *,
+        oracle: Oracle | None,
+        attempt: int,
+        agent: str | None = None,
+        choices: list[str] | None = None,
+        purpose: str = "plan",
+    ) -> str:
+        """One counted LLM call; the temperature and sample index change with `attempt`."""
+        if ctx.queries >= ctx.cap:
+            raise QueryCapReached
+        completion = self.llm.complete(
+            messages,
+            choices=choices,
+            temperature=self.cfg.temperature if attempt == 0 else self.cfg.retry_temperature,
+            max_tokens=self.cfg.max_tokens,
+            seed=self.call_seed + env.steps_taken,
+            sample=attempt,
+            oracle=oracle,
+            meta={
+                "step": env.steps_taken,
+                "agent": agent,
+                "purpose": purpose,
+                "planner": getattr(getattr(self, "spec", None), "id", type(self).__name__),
+            },
+        )
+        ctx.queries += 1
+        ctx.usage = ctx.usage + completion.usage
+        ctx.note(
+            "query",
+            agent=agent,
+            purpose=purpose,
+            attempt=attempt,
+            prompt=messages,
+            reply=completion.text,
+            cached=completion.cached,
+        )
+        return completion.text
+
+    def begin_step(self) -> StepContext:
+        self._expert: dict[str, Action] | None = None
+        return StepContext(cap=self.cfg.max_queries_per_step)
+
+    def expert(self, env: LanguageEnv) -> dict[str, Action]:
+        """The env's expert for the current state, computed once per step (it can be slow)."""
+        if getattr(self, "_expert", None) is None:
+            self._expert = env.expert_joint()
+        return self._expert
+
+    def oracle_joint(
+        self, env: LanguageEnv, agents: list[str], keyword: str = EXECUTE, preface: str = ""
+    ) -> Oracle | None:
+        """What the sim LLM answers from (None for real models: they never see it)."""
+        if not getattr(self.llm, "simulated", False):
+            return None
+        return joint_oracle(
+            env,
+            self.expert(env),
+            self.rng,
+            keyword=keyword,
+            preface=preface,
+            n_alternatives=self.cfg.oracle_alternatives,
+            agents=agents,
+        )
+
+    def oracle_own(self, env: LanguageEnv, agent: str, keyword: str = PROCEED) -> Oracle | None:
+        if not getattr(self.llm, "simulated", False):
+            return None
+        return own_oracle(
+            env,
+            agent,
+            self.expert(env)[agent],
+            self.rng,
+            keyword=keyword,
+            n_alternatives=self.cfg.oracle_alternatives,
+        )

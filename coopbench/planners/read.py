@@ -1,0 +1,374 @@
+"""ReAd-J and ReAd-S: an LLM proposes, a learned advantage critic accepts or asks again.
+
+ReAd-J (read-method.md §3.2): one call proposes the joint plan; score S_J = Q(s, a) − b(s)
+with b(s) = V(s) (the all-masked critic output; `baseline="value"`, by the identity
+Q(s, all-WAIT)/γ = V(s)) or Q(s, all-WAIT)/γ (`baseline="wait"`). Re-queries rotate the agent
+persona. ReAd-S (§3.1): agents in a fixed order each propose their own action from their
+partial view; agent i's score is Q(s, a¹..aⁱ) − Q(s, a¹..aⁱ⁻¹).
+
+A score at or under the threshold sends the LLM ReAd's improve block (reply, score,
+threshold) and the threshold relaxes (`threshold_schedule`: "logs" doubles a negative ε₀
+after every rejection, reset per agent and re-plan; "paper" keeps a positive α that doubles at
+the start of every step and halves after every rejected query). After `max_refinements`
+rejections the `at_cap` rule picks the plan. An accepted plan still goes through `verify()`;
+a physical failure re-plans with the environment feedback (`max_replans`). History: the last
+executed round only. Every call counts in NQ and respects `max_queries_per_step`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from coopbench.agents import prompts as P
+from coopbench.agents.replies import parse_joint, parse_own
+from coopbench.envs.base import LanguageEnv
+from coopbench.errors import ConfigError
+from coopbench.planners.llm_base import (
+    LLMPlanner,
+    LLMPlannerConfig,
+    QueryCapReached,
+    StepContext,
+)
+from coopbench.types import Action, ParseError, PlanResult
+
+
+def texts_of(joint: dict[str, Action]) -> str:
+    return P.plan_lines({a: x.text for a, x in joint.items()})
+
+
+READ_RULES = (
+    "Every response gets an advantage score from a learned critic: a score above the given "
+    "number counts as helpful, and higher is better. When you get [Improve Feedback], change "
+    "your answer as it asks. Choose one action for the current step only."
+)
+
+
+@dataclass
+class ReadConfig(LLMPlannerConfig):
+    history: str = "last"  # ReAd keeps the last executed round only
+    critic: str = "auto"  # checkpoint path | "auto" (shipped, else cached, else train) | "train"
+    critic_device: str = "cpu"  # where scoring runs (tiny MLP: CPU is fastest per call)
+    threshold_schedule: str = "logs"  # "logs" (ε₀ doubles per rejection) | "paper" (α halves)
+    eps0: float = -0.1  # initial threshold for "logs" (per task in the logs, -1.5..0)
+    alpha0: float = 0.1  # initial α for "paper" (> 0)
+    max_refinements: int = 10  # critic rejections per agent (S) / per re-plan (J) before at_cap
+    at_cap: str = "best"  # "best" (highest-scored proposal) | "last" | "wait" (consume step)
+    baseline: str = "value"  # ReAd-J: "value" = V(s) | "wait" = Q(s, all-WAIT)/γ
+    agent_order: str = ""  # ReAd-S: comma-separated agents; "" = the env's agent order
+    max_queries_per_step: int = 30
+    train_seconds: float = 120.0  # on-demand training budget when no checkpoint exists
+
+    def validate(self, planner: str) -> None:
+        super().validate(planner)
+        if self.threshold_schedule not in ("logs", "paper"):
+            raise ConfigError(f"{planner}: threshold_schedule must be logs or paper")
+        if self.at_cap not in ("best", "last", "wait"):
+            raise ConfigError(f"{planner}: at_cap must be best, last or wait")
+        if self.baseline not in ("value", "wait"):
+            raise ConfigError(f"{planner}: baseline must be value or wait")
+        if self.threshold_schedule == "paper" and self.alpha0 <= 0:
+            raise ConfigError(f"{planner}: the paper's schedule needs alpha0 > 0")
+        if self.max_refinements < 1:
+            raise ConfigError(f"{planner}: max_refinements must be >= 1")
+
+
+@dataclass
+class Proposal:
+    reply: str
+    score: float
+    action: Any  # an Action (ReAd-S) or a joint dict (ReAd-J)
+
+
+class ReadPlanner(LLMPlanner):
+    Config = ReadConfig
+    needs_critic = True
+
+    def reset(self, env: LanguageEnv, llm: Any, rng: Any) -> None:
+        super().reset(env, llm, rng)
+        from coopbench.critics.resolve import resolve_critic
+
+        self.critic = resolve_critic(
+            env,
+            self.cfg.critic,
+            device=self.cfg.critic_device,
+            train_seconds=self.cfg.train_seconds,
+        )
+        self.alpha = self.cfg.alpha0 / 2  # doubled at the start of the first step
+
+    # -- thresholds -----------------------------------------------------------------------
+
+    def start_threshold(self) -> None:
+        """Paper: α doubles at the start of every step (the logs' ε₀ needs nothing)."""
+        if self.cfg.threshold_schedule == "paper":
+            self.alpha *= 2
+
+    def agent_threshold(self) -> float:
+        """Logs: ε₀ again for every agent and re-plan. Paper: wherever α has got to."""
+        return self.alpha if self.cfg.threshold_schedule == "paper" else self.cfg.eps0
+
+    def relax(self, threshold: float) -> float:
+        if self.cfg.threshold_schedule == "paper":
+            self.alpha = threshold / 2
+            return self.alpha
+        return threshold * 2 if threshold < 0 else threshold
+
+    def pick_at_cap(self, proposals: list[Proposal]) -> Proposal | None:
+        if not proposals or self.cfg.at_cap == "wait":
+            return None
+        if self.cfg.at_cap == "last":
+            return proposals[-1]
+        return max(proposals, key=lambda p: p.score)
+
+    def base_sections(self, env: LanguageEnv, instruction: str) -> list[str | None]:
+        return [
+            P.section("Task", env.task_prompt()),
+            instruction,
+            P.section("Advantage", READ_RULES),
+            P.history_section(self.visible_rounds()),
+        ]
+
+
+class ReadJPlanner(ReadPlanner):
+    """ReAd-J: joint proposals scored by Q(s, a) − V(s)."""
+
+    def act(self, env: LanguageEnv) -> PlanResult:
+        self.absorb_execution_feedback(env)
+        ctx = self.begin_step()
+        agents = list(env.agents)
+        feats = env.features()
+        if self.cfg.baseline == "value":
+            base = self.critic.value(feats)
+        else:
+            base = self.critic.q(feats, self.wait_all(env)) / self.critic.gamma
+        env_feedback: list[str] = []
+        earlier: list[str] = []
+        self.start_threshold()
+        try:
+            for replan in range(self.cfg.max_replans):
+                threshold = self.agent_threshold()
+                chosen, chat = self.refine(
+                    ctx, env, agents, feats, base, threshold, env_feedback, earlier, replan
+                )
+                if chosen is None:
+                    break
+                joint = chosen.action
+                problems = env.verify(joint)
+                if not problems:
+                    self.remember(env, chat, joint)
+                    return ctx.result(joint)
+                ctx.verify_failures += 1
+                ctx.feedback_rounds += 1
+                text = "\n".join(f.message for f in problems)
+                ctx.note("feedback", kind="verify", message=text)
+                env_feedback.append(
+                    f"This plan failed:\n{texts_of(joint)}\n{text}"
+                )
+                earlier += chat
+        except QueryCapReached:
+            ctx.note("cap", message=f"query cap {ctx.cap} reached; all agents WAIT")
+        wait = self.wait_all(env)
+        self.remember(env, [], wait)
+        return ctx.result(wait)
+
+    def refine(
+        self,
+        ctx: StepContext,
+        env: LanguageEnv,
+        agents: list[str],
+        feats,
+        base: float,
+        threshold: float,
+        env_feedback: list[str],
+        earlier: list[str],
+        replan: int,
+    ) -> tuple[Proposal | None, list[str]]:
+        proposals: list[Proposal] = []
+        chat: list[str] = []
+        improve: str | None = None
+        for k in range(self.cfg.max_refinements):
+            persona = agents[(ctx.queries) % len(agents)]
+            messages = P.assemble(
+                [
+                    *self.base_sections(env, P.joint_instruction(env, agents)),
+                    P.state_section(env),
+                    P.feedback_section(env_feedback),
+                    P.chat_section(earlier, "Earlier Attempts This Step"),
+                    P.chat_section(chat),
+                    improve,
+                ],
+                P.user_line(persona),
+            )
+            choices = self.joint_choices(env, agents)
+            reply = self.ask(
+                ctx,
+                env,
+                messages,
+                agent=persona,
+                oracle=self.oracle_joint(env, agents),
+                attempt=replan * self.cfg.max_refinements + k,
+                choices=choices,
+            )
+            try:
+                joint = parse_joint(env, reply, agents)
+            except ParseError as exc:
+                ctx.parse_failures += 1
+                ctx.feedback_rounds += 1
+                ctx.note("feedback", kind="parse", message=str(exc))
+                chat.append(f"[{persona}]: {reply.strip()}\n[Parse Error] {exc}")
+                improve = P.section(
+                    "Improve Feedback",
+                    f"The previous response could not be parsed: {exc} Re-format it.",
+                )
+                continue
+            score = self.critic.q(feats, joint) - base
+            accepted = score > threshold
+            ctx.note(
+                "score",
+                agent=persona,
+                score=score,
+                threshold=threshold,
+                accepted=accepted,
+                plan={a: x.text for a, x in joint.items()},
+            )
+            chat.append(
+                f"[{persona}]: {reply.strip()}\n{P.score_line(persona, score, accepted, 'plan')}"
+            )
+            proposals.append(Proposal(reply, score, joint))
+            if accepted:
+                return proposals[-1], chat
+            ctx.feedback_rounds += 1
+            improve = P.improve_section(persona, reply, score, threshold)
+            threshold = self.relax(threshold)
+        chosen = self.pick_at_cap(proposals)
+        ctx.note("at_cap", rule=self.cfg.at_cap, chosen=None if chosen is None else chosen.score)
+        return chosen, chat
+
+
+class ReadSPlanner(ReadPlanner):
+    """ReAd-S: sequential own-action proposals scored by local (prefix) advantages."""
+
+    mode = "sequential"
+    uses_partial_obs = True
+
+    def order(self, env: LanguageEnv) -> list[str]:
+        if not self.cfg.agent_order:
+            return [a for a in self.critic.agents if a in env.agents]
+        order = [a.strip() for a in self.cfg.agent_order.split(",") if a.strip()]
+        if sorted(order) != sorted(env.agents):
+            raise ConfigError(
+                f"agent_order {self.cfg.agent_order!r} must name each of "
+                f"{', '.join(env.agents)} once"
+            )
+        return order
+
+    def act(self, env: LanguageEnv) -> PlanResult:
+        self.absorb_execution_feedback(env)
+        ctx = self.begin_step()
+        order = self.order(env)
+        feats = env.features()
+        env_feedback: list[str] = []
+        chat: list[str] = []
+        self.start_threshold()
+        try:
+            for replan in range(self.cfg.max_replans):
+                plan: dict[str, Action] = {}
+                chat = []
+                prev_q = self.critic.value(feats)
+                for agent in order:
+                    threshold = self.agent_threshold()
+                    chosen, threshold = self.refine_agent(
+                        ctx, env, agent, plan, feats, prev_q, threshold, env_feedback, chat, replan
+                    )
+                    plan[agent] = chosen.action if chosen else env.wait_action(agent)
+                    prev_q = self.critic.q(feats, plan)
+                joint = {a: plan[a] for a in env.agents}
+                problems = env.verify(joint)
+                if not problems:
+                    self.remember(env, chat, joint)
+                    return ctx.result(joint)
+                ctx.verify_failures += 1
+                ctx.feedback_rounds += 1
+                text = "\n".join(f.message for f in problems)
+                ctx.note("feedback", kind="verify", message=text)
+                env_feedback.append(
+                    f"This plan failed:\n{texts_of(joint)}\n{text}"
+                )
+        except QueryCapReached:
+            ctx.note("cap", message=f"query cap {ctx.cap} reached; all agents WAIT")
+        wait = self.wait_all(env)
+        self.remember(env, chat, wait)
+        return ctx.result(wait)
+
+    def refine_agent(
+        self,
+        ctx: StepContext,
+        env: LanguageEnv,
+        agent: str,
+        plan: dict[str, Action],
+        feats,
+        prev_q: float,
+        threshold: float,
+        env_feedback: list[str],
+        chat: list[str],
+        replan: int,
+    ) -> tuple[Proposal | None, float]:
+        proposals: list[Proposal] = []
+        improve: str | None = None
+        for k in range(self.cfg.max_refinements):
+            messages = P.assemble(
+                [
+                    *self.base_sections(env, P.own_instruction(env, agent)),
+                    P.state_section(env, agent),
+                    P.feedback_section(env_feedback),
+                    P.chat_section(chat),
+                    improve,
+                ],
+                P.user_line(agent),
+            )
+            reply = self.ask(
+                ctx,
+                env,
+                messages,
+                agent=agent,
+                oracle=self.oracle_own(env, agent),
+                attempt=replan * self.cfg.max_refinements + k,
+                choices=self.own_choices(env, agent),
+            )
+            try:
+                action = parse_own(env, agent, reply)
+            except ParseError as exc:
+                ctx.parse_failures += 1
+                ctx.feedback_rounds += 1
+                ctx.note("feedback", kind="parse", agent=agent, message=str(exc))
+                chat.append(f"[{agent}]: {reply.strip()}\n[Parse Error] {exc}")
+                improve = P.section(
+                    "Improve Feedback",
+                    f"{agent}'s previous response could not be parsed: {exc} Re-format it.",
+                )
+                continue
+            score = self.critic.q(feats, {**plan, agent: action}) - prev_q
+            accepted = score > threshold
+            ctx.note(
+                "score",
+                agent=agent,
+                score=score,
+                threshold=threshold,
+                accepted=accepted,
+                action=action.text,
+            )
+            chat.append(f"[{agent}]: {reply.strip()}\n{P.score_line(agent, score, accepted)}")
+            proposals.append(Proposal(reply, score, action))
+            if accepted:
+                return proposals[-1], threshold
+            ctx.feedback_rounds += 1
+            improve = P.improve_section(agent, reply, score, threshold)
+            threshold = self.relax(threshold)
+        chosen = self.pick_at_cap(proposals)
+        ctx.note(
+            "at_cap",
+            agent=agent,
+            rule=self.cfg.at_cap,
+            chosen=None if chosen is None else chosen.score,
+        )
+        return chosen, threshold
