@@ -1,0 +1,160 @@
+"""`coopbench matrix SPEC --out DIR`: run a benchmark matrix with a live display, then report."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from coopbench.cli._common import console, err_console
+from coopbench.cli.report_cmd import write_files
+from coopbench.runner import render
+from coopbench.runner.budget import BudgetExceeded
+from coopbench.runner.matrix import CellStats, budget_message, run_matrix
+from coopbench.runner.report import algorithm_label, load_runs, summarise
+from coopbench.runner.spec import load_spec
+
+MAX_ROWS = 14  # cells shown live; the rest are summarised in one line
+
+
+class ExecutorKind(str, Enum):
+    serial = "serial"
+    process = "process"
+    ray = "ray"
+
+
+class LiveDisplay:
+    """Overall progress with ETA, and running success rate and queries per cell."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("ETA"),
+            TimeRemainingColumn(), console=err_console,
+        )
+        self.bar: Any = None
+        self.live: Live | None = None
+        self.cells: dict[tuple[str, str, str], CellStats] = {}
+        self.recent: list[tuple[str, str, str]] = []
+        self.lines_only = not err_console.is_terminal
+
+    def __call__(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "note":
+            err_console.print(f"[yellow]{data['message']}")
+        elif kind == "start":
+            self.cells = data["cells"]
+            todo = data["total"] - data["done"]
+            err_console.print(
+                f"[dim]{data['done']} of {data['total']} episodes already done; running {todo} "
+                f"on {data['executor']} × {data['workers']}", highlight=False,
+            )
+            self.bar = self.progress.add_task("matrix", total=data["total"],
+                                              completed=data["done"], status="")
+            if not self.lines_only:
+                self.live = Live(self._render(), console=err_console, refresh_per_second=4)
+                self.live.start()
+        elif kind == "episode":
+            self._episode(data)
+
+    def _episode(self, data: dict[str, Any]) -> None:
+        e = data["episode"]
+        group = (e.env, e.planner, e.llm)
+        if group in self.recent:
+            self.recent.remove(group)
+        self.recent.insert(0, group)
+        done = sum(c.done for c in self.cells.values())
+        wins = sum(c.successes for c in self.cells.values())
+        self.progress.update(self.bar, advance=1,
+                             status=f"success {wins}/{done}" if done else "")
+        if self.live is not None:
+            self.live.update(self._render())
+        else:
+            stats = self.cells.get(group)
+            if stats is not None and stats.done == stats.total:
+                err_console.print(self._line(group, stats), highlight=False)
+
+    def _line(self, group: tuple[str, str, str], c: CellStats) -> str:
+        rate = c.successes / c.done if c.done else 0.0
+        queries = c.queries / c.done if c.done else 0.0
+        return (f"{group[0]} · {algorithm_label(group[1], group[2])}: {c.done}/{c.total} "
+                f"success {rate:.2f} queries/ep {queries:.1f}")
+
+    def _render(self) -> Group:
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        for name in ("task", "algorithm", "done", "success", "queries/ep", "errors"):
+            table.add_column(name)
+        shown = self.recent[:MAX_ROWS] or list(self.cells)[:MAX_ROWS]
+        for group in shown:
+            c = self.cells[group]
+            table.add_row(
+                group[0], algorithm_label(group[1], group[2]), f"{c.done}/{c.total}",
+                f"{c.successes / c.done:.2f}" if c.done else "—",
+                f"{c.queries / c.done:.1f}" if c.done else "—", str(c.errors) if c.errors else "",
+            )
+        hidden = len(self.cells) - len(shown)
+        parts: list[Any] = [self.progress, table]
+        if hidden > 0:
+            parts.append(f"[dim]… and {hidden} more cells")
+        return Group(*parts)
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+
+def matrix(
+    spec_path: Path = typer.Argument(..., help="Matrix spec (YAML), e.g. benchmarks/quick.yaml."),
+    out: Path = typer.Option(..., "--out", help="Run directory (created; re-running resumes)."),
+    workers: int | None = typer.Option(None, "--workers", min=1,
+                                       help="Episodes at once (default: the spec's)."),
+    executor: ExecutorKind | None = typer.Option(
+        None, "--executor", help="serial, process or ray (default: the spec's)."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Require an existing run in --out (re-running resumes anyway)."
+    ),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="Ray cluster address for --executor ray (default: local)."
+    ),
+    report: bool = typer.Option(True, "--report/--no-report",
+                                help="Write report files and print the table when done."),
+) -> None:
+    """Run every cell of a matrix; finished episodes are skipped on re-run."""
+    spec = load_spec(spec_path)
+    kind = executor.value if executor is not None else None
+    if workers and workers > 1 and kind is None and spec.execution.executor == "serial":
+        kind = "process"  # --workers 2 on a serial spec means: run two at once
+    display = LiveDisplay()
+    try:
+        outcome = run_matrix(spec, out, source=str(spec_path), executor=kind, workers=workers,
+                             ray_address=ray_address, resume=resume, listener=display)
+    finally:
+        display.stop()
+    skipped = outcome.plan.skipped
+    for s in skipped:
+        err_console.print(f"[dim]skipped {s['env']} × {s['planner']}: {s['reason']}",
+                          highlight=False)
+    if report:
+        data = load_runs([out])
+        summary = summarise(data)
+        console.print(render.rich_table(summary))
+        write_files(summary, data, out, paper=False)
+    done = outcome.done_before + outcome.ran
+    console.print(f"{done} of {outcome.total} episodes in {out} ({outcome.ran} run now)",
+                  highlight=False)
+    if outcome.status == "stopped":
+        raise BudgetExceeded(budget_message(outcome, str(spec_path)))

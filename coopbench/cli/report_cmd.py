@@ -1,0 +1,90 @@
+"""`coopbench report` and `coopbench compare`: tables, statistics, plots and exports."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from coopbench.cli._common import console, err_console
+from coopbench.errors import CoopbenchError
+from coopbench.runner import render
+from coopbench.runner.report import load_runs, marl_eval_json, summarise
+from coopbench.runner.store import write_json_atomic
+
+
+class Format(str, Enum):
+    table = "table"
+    md = "md"
+    html = "html"
+    json = "json"
+    csv = "csv"
+
+
+def emit(summary: dict[str, Any], fmt: Format, paper: bool) -> None:
+    """Print `summary` to stdout in `fmt` (plain text for every format but `table`)."""
+    if fmt is Format.table:
+        console.print(render.rich_table(summary))
+        return
+    text = {
+        Format.md: lambda: render.markdown(summary, paper),
+        Format.html: lambda: render.html_page(summary, paper),
+        Format.json: lambda: render.json_text(summary),
+        Format.csv: lambda: render.csv_text(summary),
+    }[fmt]()
+    sys.stdout.write(text)
+
+
+def write_files(summary: dict[str, Any], data: Any, directory: Path, paper: bool) -> list[Path]:
+    """report.md, report.html, summary.json, marl_eval.json and plots/*.png into `directory`."""
+    from coopbench.runner.plots import write_plots
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "report.md").write_text(render.markdown(summary, paper))
+        (directory / "report.html").write_text(render.html_page(summary, paper))
+        (directory / "summary.json").write_text(render.json_text(summary))
+        write_json_atomic(directory / "marl_eval.json", marl_eval_json(data))
+        plots = write_plots(summary, directory / "plots", paper)
+    except OSError as exc:
+        raise CoopbenchError(f"cannot write the report into {directory}: {exc.strerror}") from None
+    return [directory / "report.md", directory / "summary.json", directory / "marl_eval.json",
+            *plots]
+
+
+def report(
+    run_dir: Path = typer.Argument(..., help="A run directory (from `coopbench matrix`/`run`)."),
+    fmt: Format = typer.Option(Format.table, "--format", help="Output format on stdout."),
+    paper: bool = typer.Option(False, "--paper", help="Add the paper-style SR/NQ/ES table."),
+    files: bool = typer.Option(
+        True, "--files/--no-files",
+        help="Also write report.md/.html, summary.json, marl_eval.json and plots/ into the run.",
+    ),
+) -> None:
+    """Per-cell success (Wilson CI), steps/queries/tokens/cost ± SE, IQM and P(improvement)."""
+    data = load_runs([run_dir])
+    summary = summarise(data)
+    emit(summary, fmt, paper)
+    if files:
+        written = write_files(summary, data, run_dir, paper)
+        err_console.print(f"[dim]wrote {', '.join(str(p) for p in written)}", highlight=False)
+
+
+def compare(
+    run_dirs: list[Path] = typer.Argument(..., help="Run directories to compare."),
+    fmt: Format = typer.Option(Format.table, "--format", help="Output format on stdout."),
+    paper: bool = typer.Option(False, "--paper", help="Add the paper-style SR/NQ/ES table."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Also write the comparison's report files and plots here."
+    ),
+) -> None:
+    """Compare planners across several run directories (cells must not overlap)."""
+    data = load_runs(list(run_dirs))
+    summary = summarise(data)
+    emit(summary, fmt, paper)
+    if out is not None:
+        written = write_files(summary, data, out, paper)
+        err_console.print(f"[dim]wrote {', '.join(str(p) for p in written)}", highlight=False)

@@ -1,0 +1,125 @@
+"""PNG plots of a summary (matplotlib, Agg backend: no display needed).
+
+- `success_vs_queries.png`: per planner, success rate against LLM query rounds per episode,
+  one point per task (Wilson interval vertically, SE horizontally) and a large marker for the
+  planner's mean over tasks.
+- `per_task_success.png`: grouped bars of success rate per task and algorithm with Wilson
+  95% intervals.
+- `paper_table.png` (optional): the SR / NQ / ES grid laid out like the ReAd paper's tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from coopbench.runner.render import paper_grid  # noqa: E402
+from coopbench.runner.report import SIM_MARK  # noqa: E402
+
+
+def _title(summary: dict[str, Any], text: str) -> str:
+    names = ", ".join(r["name"] for r in summary["runs"])
+    sim = "  (includes simulated-LLM results " + SIM_MARK + ")" if summary["simulated_llms"] else ""
+    return f"{text}: {names}{sim}"
+
+
+def _colours(algos: list[str]) -> dict[str, Any]:
+    cmap = plt.get_cmap("tab10" if len(algos) <= 10 else "tab20")
+    return {a: cmap(i % cmap.N) for i, a in enumerate(algos)}
+
+
+def success_vs_queries(summary: dict[str, Any], path: Path) -> Path:
+    cells = summary["cells"]
+    algos = sorted({c["algorithm"] for c in cells})
+    colours = _colours(algos)
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+    for algo in algos:
+        rows = [c for c in cells if c["algorithm"] == algo]
+        x = np.array([c["llm_queries"]["mean"] for c in rows])
+        y = np.array([c["success_rate"] for c in rows])
+        yerr = np.array([[c["success_rate"] - c["success_ci"][0] for c in rows],
+                         [c["success_ci"][1] - c["success_rate"] for c in rows]])
+        xerr = np.array([c["llm_queries"]["se"] for c in rows])
+        ax.errorbar(x, y, yerr=yerr, xerr=xerr, fmt="o", ms=4, alpha=0.45, capsize=2,
+                    color=colours[algo])
+        ax.plot([x.mean()], [y.mean()], marker="D", ms=10, color=colours[algo],
+                markeredgecolor="black", linestyle="none", label=algo)
+    ax.set_xlabel("LLM query rounds per episode (mean over seeds; ± SE)")
+    ax.set_ylabel("success rate (Wilson 95% CI)")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlim(left=-0.5)  # 0 queries (no-LLM floors and ceilings) stays visible
+    ax.grid(alpha=0.3)
+    ax.set_title(_title(summary, "Success vs query rounds"), fontsize=9)
+    ax.legend(fontsize=7, loc="best", title="diamond = mean over tasks", title_fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def per_task_success(summary: dict[str, Any], path: Path) -> Path:
+    cells = summary["cells"]
+    tasks = sorted({c["env"] for c in cells})
+    algos = sorted({c["algorithm"] for c in cells})
+    colours = _colours(algos)
+    by = {(c["env"], c["algorithm"]): c for c in cells}
+    width = 0.8 / max(len(algos), 1)
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(tasks) * max(1, len(algos) / 3)), 5),
+                           dpi=110)
+    for i, algo in enumerate(algos):
+        xs, ys, lo, hi = [], [], [], []
+        for t, task in enumerate(tasks):
+            c = by.get((task, algo))
+            if c is None:
+                continue
+            xs.append(t - 0.4 + width * (i + 0.5))
+            ys.append(c["success_rate"])
+            lo.append(c["success_rate"] - c["success_ci"][0])
+            hi.append(c["success_ci"][1] - c["success_rate"])
+        ax.bar(xs, ys, width=width, color=colours[algo], label=algo,
+               yerr=[lo, hi], capsize=2, error_kw={"elinewidth": 0.8})
+    ax.set_xticks(range(len(tasks)))
+    ax.set_xticklabels(tasks, rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel("success rate (Wilson 95% CI)")
+    ax.set_ylim(0, 1.05)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title(_title(summary, "Success per task"), fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def paper_table(summary: dict[str, Any], path: Path) -> Path:
+    tasks, algos, grid = paper_grid(summary)
+    fig_w = 1.8 + 1.5 * len(algos)
+    fig, ax = plt.subplots(figsize=(fig_w, 0.6 + 0.32 * (len(tasks) + 1)), dpi=110)
+    ax.axis("off")
+    table = ax.table(cellText=grid, rowLabels=tasks, colLabels=algos, loc="center",
+                     cellLoc="center")
+    table.auto_set_font_size(False)
+    table.set_fontsize(7)
+    table.scale(1, 1.3)
+    ax.set_title(_title(summary, "SR / NQ / ES"), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_plots(summary: dict[str, Any], directory: Path, paper: bool = False) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    if not summary["cells"]:
+        return []
+    paths = [success_vs_queries(summary, directory / "success_vs_queries.png"),
+             per_task_success(summary, directory / "per_task_success.png")]
+    if paper:
+        paths.append(paper_table(summary, directory / "paper_table.png"))
+    return paths

@@ -1,0 +1,237 @@
+"""Summaries of run directories: per-cell numbers, aggregates across tasks, comparisons.
+
+The seed is the unit: episodes of one seed are averaged first, then
+- per cell (env × planner × llm): success rate with a Wilson 95% interval over seeds, and
+  mean ± SE over seeds of interaction steps, LLM query rounds, tokens and cost;
+- per algorithm (planner × llm) across tasks (envs): IQM of per-seed success with a
+  stratified-bootstrap 95% CI, and the probability of improvement between algorithms.
+
+Results from simulated LLMs (`sim:`) are marked in every label, table and export.
+The summary holds no timestamps or wall times, so two runs with the same seeds give the same
+summary whatever interrupted them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from coopbench.errors import CoopbenchError
+from coopbench.runner import stats
+from coopbench.runner.store import RunStore
+from coopbench.types import EpisodeResult
+
+SIM_MARK = "[sim]"
+SIM_NOTE = (
+    "[sim] = simulated LLM (sim:...): answers come from the env's scripted expert with injected "
+    "errors, not from a language model."
+)
+BOOTSTRAP_REPS = 5000
+POI_REPS = 2000
+RANDOM_STATE = 0
+
+
+def is_simulated(llm: str) -> bool:
+    return llm.startswith("sim:")
+
+
+def algorithm_label(planner: str, llm: str) -> str:
+    """`planner` (no LLM) or `planner @ llm`, marked when the LLM is simulated."""
+    if llm in ("", "none"):
+        return planner
+    return f"{planner} @ {llm}" + (f" {SIM_MARK}" if is_simulated(llm) else "")
+
+
+@dataclass
+class RunData:
+    """Episodes of one or more run directories, one record per (cell, episode)."""
+
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    episodes: list[EpisodeResult] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def load_runs(dirs: list[Path | str]) -> RunData:
+    """Read run directories; a cell appearing in two of them is an error (ambiguous)."""
+    data = RunData()
+    owner: dict[tuple[str, int], str] = {}
+    for d in dirs:
+        store = RunStore(d)
+        if not store.root.is_dir():
+            raise CoopbenchError(f"no run directory at {store.root}")
+        manifest = store.read_manifest()
+        if manifest is None:
+            raise CoopbenchError(f"{store.root} has no manifest.json: not a run directory")
+        episodes, torn = store.read_episodes()
+        if torn:
+            data.notes.append(f"{store.root}: skipped {len(torn)} torn line(s) {torn}")
+        chosen: dict[tuple[str, int], EpisodeResult] = {}
+        for e in episodes:  # a finished record wins over an errored attempt of the same episode
+            key = (e.cell, e.episode)
+            if key not in chosen or (chosen[key].error is not None and e.error is None):
+                chosen[key] = e
+        for key, e in chosen.items():
+            if key in owner:
+                raise CoopbenchError(
+                    f"episode {key[0]} #{key[1]} is in both {owner[key]} and {store.root}; "
+                    "compare runs of different cells"
+                )
+            owner[key] = str(store.root)
+            data.episodes.append(e)
+        spec = manifest.get("spec", {})
+        data.runs.append({
+            "dir": str(store.root),
+            "name": spec.get("name") or store.root.name,
+            "status": manifest.get("status", "complete"),
+            "status_detail": manifest.get("status_detail", ""),
+        })
+        data.skipped.extend(manifest.get("plan", {}).get("skipped", []))
+    return data
+
+
+def _per_seed(episodes: list[EpisodeResult], value: Any) -> list[float]:
+    by_seed: dict[int, list[float]] = defaultdict(list)
+    for e in episodes:
+        by_seed[e.seed].append(float(value(e)))
+    return [float(np.mean(by_seed[s])) for s in sorted(by_seed)]
+
+
+def _metric(values: list[float]) -> dict[str, float]:
+    mean, se = stats.mean_se(values)
+    return {"mean": mean, "se": se}
+
+
+def cell_rows(episodes: list[EpisodeResult]) -> list[dict[str, Any]]:
+    groups: dict[tuple[str, str, str], list[EpisodeResult]] = defaultdict(list)
+    for e in episodes:
+        groups[(e.env, e.planner, e.llm)].append(e)
+    rows = []
+    for (env, planner, llm), eps in sorted(groups.items()):
+        ok = [e for e in eps if e.error is None]
+        success = _per_seed(ok, lambda e: e.success)
+        k, n = sum(success), len(success)
+        lo, hi = stats.wilson(k, n)
+        successes = sum(e.success for e in ok)
+        rows.append({
+            "env": env, "planner": planner, "llm": llm,
+            "algorithm": algorithm_label(planner, llm), "simulated": is_simulated(llm),
+            "seeds": n, "episodes": len(ok), "errors": len(eps) - len(ok),
+            "success_rate": k / n if n else math.nan, "success_ci": [lo, hi],
+            "interaction_steps": _metric(_per_seed(ok, lambda e: e.interaction_steps)),
+            "llm_queries": _metric(_per_seed(ok, lambda e: e.llm_queries)),
+            "tokens": _metric(_per_seed(ok, lambda e: e.tokens_in + e.tokens_out)),
+            "cost_usd": _metric(_per_seed(ok, lambda e: e.cost_usd)),
+            "queries_per_success": (sum(e.llm_queries for e in ok) / successes
+                                    if successes else None),
+        })
+    return rows
+
+
+def _seed_scores(episodes: list[EpisodeResult]) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """algorithm (planner, llm) -> env -> per-seed success."""
+    groups: dict[tuple[str, str], dict[str, list[EpisodeResult]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for e in episodes:
+        if e.error is None:
+            groups[(e.planner, e.llm)][e.env].append(e)
+    return {
+        algo: {env: np.array(_per_seed(eps, lambda e: e.success)) for env, eps in by_env.items()}
+        for algo, by_env in groups.items()
+    }
+
+
+def aggregates(episodes: list[EpisodeResult]) -> tuple[list[dict], list[dict]]:
+    """(per-algorithm IQM rows, probability-of-improvement rows)."""
+    scores = _seed_scores(episodes)
+    queries: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for e in episodes:
+        if e.error is None:
+            queries[(e.planner, e.llm)].append(e.llm_queries)
+    rows = []
+    for algo in sorted(scores):
+        per_task = [scores[algo][env] for env in sorted(scores[algo])]
+        point, low, high = stats.stratified_bootstrap(
+            per_task, reps=BOOTSTRAP_REPS, random_state=RANDOM_STATE
+        )
+        rows.append({
+            "planner": algo[0], "llm": algo[1], "algorithm": algorithm_label(*algo),
+            "simulated": is_simulated(algo[1]), "tasks": len(per_task),
+            "seeds": int(sum(len(t) for t in per_task)),
+            "iqm_success": {"point": point, "low": low, "high": high},
+            "mean_success": float(np.mean(np.concatenate(per_task))),
+            "mean_llm_queries": float(np.mean(queries[algo])) if queries[algo] else math.nan,
+        })
+    improvement = []
+    algos = sorted(scores)
+    for i, x in enumerate(algos):
+        for y in algos[i + 1:]:
+            common = sorted(set(scores[x]) & set(scores[y]))
+            if not common:
+                continue
+            p, low, high = stats.probability_of_improvement(
+                [scores[x][t] for t in common], [scores[y][t] for t in common],
+                reps=POI_REPS, random_state=RANDOM_STATE,
+            )
+            improvement.append({"x": algorithm_label(*x), "y": algorithm_label(*y),
+                                "tasks": len(common), "p": p, "low": low, "high": high})
+    return rows, improvement
+
+
+def summarise(data: RunData) -> dict[str, Any]:
+    cells = cell_rows(data.episodes)
+    agg, improvement = aggregates(data.episodes)
+    simulated = sorted({e.llm for e in data.episodes if is_simulated(e.llm)})
+    notes = list(data.notes)
+    if simulated:
+        notes.insert(0, SIM_NOTE)
+    return {
+        "runs": data.runs,
+        "simulated_llms": simulated,
+        "cells": cells,
+        "aggregates": agg,
+        "improvement": improvement,
+        "skipped": data.skipped,
+        "notes": notes,
+        "statistics": {
+            "unit": "seed (episodes of a seed averaged first)",
+            "success_ci": "Wilson score 95% interval over seeds",
+            "plus_minus": "standard error of the mean over seeds",
+            "aggregate": f"IQM over tasks x seeds, stratified bootstrap 95% CI "
+                         f"({BOOTSTRAP_REPS} reps, random_state={RANDOM_STATE})",
+            "improvement": f"P(X > Y), Mann-Whitney U / (n_x n_y) averaged over common tasks, "
+                           f"stratified bootstrap 95% CI ({POI_REPS} reps)",
+        },
+    }
+
+
+def marl_eval_json(data: RunData) -> dict[str, Any]:
+    """marl-eval's raw shape: env -> task -> algorithm -> seed_<n> -> step_0 / absolute_metrics.
+
+    env is the id's family (`roco`), task the rest of the id. Each metric list holds one value
+    per evaluation episode of that seed. marl-eval forbids commas in algorithm names.
+    """
+    out: dict[str, Any] = {}
+    for e in sorted(data.episodes, key=lambda e: (e.env, e.planner, e.llm, e.seed, e.episode)):
+        if e.error is not None:
+            continue
+        family, _, task = e.env.partition("/")
+        algo = algorithm_label(e.planner, e.llm).replace(",", ";")
+        run = out.setdefault(family, {}).setdefault(task, {}).setdefault(algo, {}).setdefault(
+            f"seed_{e.seed}", {"step_0": {"step_count": 0}, "absolute_metrics": {}}
+        )
+        metrics = {
+            "success": float(e.success), "return": e.return_,
+            "interaction_steps": e.interaction_steps, "llm_queries": e.llm_queries,
+            "llm_tokens_in": e.tokens_in, "llm_tokens_out": e.tokens_out, "cost_usd": e.cost_usd,
+        }
+        for name, value in metrics.items():
+            run["step_0"].setdefault(name, []).append(value)
+            run["absolute_metrics"].setdefault(name, []).append(value)
+    return out
