@@ -12,8 +12,11 @@ import typer
 from typer._click import exceptions as click_exceptions  # typer 0.29 vendors click
 
 from coopbench.cli._common import console, err_console
+from coopbench.cli.critic_cmd import critic_app
+from coopbench.cli.matrix_cmd import matrix
 from coopbench.cli.play_cmd import play
 from coopbench.cli.registry_cmds import envs_app, planners_app
+from coopbench.cli.report_cmd import compare, report
 from coopbench.cli.run_cmd import run
 from coopbench.errors import CoopbenchError
 
@@ -26,7 +29,11 @@ app = typer.Typer(
 )
 app.add_typer(envs_app, name="envs")
 app.add_typer(planners_app, name="planners")
+app.add_typer(critic_app, name="critic")
 app.command()(run)
+app.command()(matrix)
+app.command()(report)
+app.command()(compare)
 app.command()(play)
 
 _state = {"debug": False}
