@@ -1,0 +1,64 @@
+"""PettingZoo conformance for every registered Overcooked id and both action levels."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from pettingzoo.test import api_test, parallel_api_test
+from pettingzoo.utils.conversions import parallel_to_aec
+
+from coopbench import envs
+
+OVERCOOKED_IDS = [i for i in envs.registry.ids() if i.startswith("overcooked/")]
+
+
+def test_every_setting_and_level_is_registered():
+    assert len(OVERCOOKED_IDS) == 21  # 5 classic layouts x 4 variants + the generic id
+    for name in ("cramped_room", "asymmetric_advantages", "coordination_ring",
+                 "forced_coordination", "counter_circuit"):
+        for suffix in ("", "-skills", "-read", "-read-skills"):
+            assert f"overcooked/{name}{suffix}-v0" in OVERCOOKED_IDS
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PettingZoo warns about optional API it probes
+        fn(*args, **kwargs)
+
+
+@pytest.mark.parametrize("env_id", OVERCOOKED_IDS)
+def test_pettingzoo_api(env_id):
+    _quiet(parallel_api_test, envs.make(env_id), num_cycles=15)
+    _quiet(api_test, parallel_to_aec(envs.make(env_id)), num_cycles=8)
+
+
+@pytest.mark.parametrize("level", ["primitive", "skills"])
+def test_api_other_layout_and_observation_types(level):
+    env = envs.make("overcooked/layout-v0", layout="tutorial_0", action_level=level)
+    _quiet(parallel_api_test, env, num_cycles=10)
+    for obs_type in ("lossless", "featurized"):
+        env = envs.make("overcooked/cramped_room-v0", obs_type=obs_type, action_level=level)
+        _quiet(api_test, parallel_to_aec(env), num_cycles=5)
+
+
+@pytest.mark.parametrize("obs_type", ["compact", "lossless", "featurized"])
+def test_observations_lie_in_their_spaces(obs_type):
+    env = envs.make("overcooked/forced_coordination-v0", obs_type=obs_type)
+    obs, _ = env.reset(seed=0)
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        for agent, o in obs.items():
+            assert env.observation_space(agent).contains(o), (agent, o)
+        obs, *_ = env.step({a: int(rng.integers(6)) for a in env.agents})
+    assert env.observation_space("Alice") is env.observation_space("Alice")
+
+
+def test_compact_observation_is_egocentric():
+    env = envs.make("overcooked/cramped_room-v0")
+    obs, _ = env.reset(seed=0)
+    alice, bob = obs["Alice"], obs["Bob"]
+    np.testing.assert_array_equal(alice[:11], bob[11:22])
+    np.testing.assert_array_equal(alice[11:22], bob[:11])
+    np.testing.assert_array_equal(env.features(), alice)
