@@ -13,6 +13,7 @@ from typer._click import exceptions as click_exceptions  # typer 0.29 vendors cl
 
 from coopbench.cli._common import console, err_console
 from coopbench.cli.critic_cmd import critic_app
+from coopbench.cli.envs_warm_cmd import warm as _warm  # noqa: F401  (registers `envs warm`)
 from coopbench.cli.matrix_cmd import matrix
 from coopbench.cli.play_cmd import play
 from coopbench.cli.registry_cmds import envs_app, planners_app
