@@ -9,6 +9,7 @@ wants. With `choices` the reply is constrained by a GBNF grammar to exactly one 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import os
@@ -61,7 +62,7 @@ def load_llama(path: Path, n_ctx: int | None = None) -> tuple[Any, threading.Loc
             from llama_cpp import Llama
 
             n_ctx = n_ctx or int(os.environ.get(N_CTX_ENV, "4096"))
-            threads = int(os.environ.get(THREADS_ENV, "0")) or max(1, min(os.cpu_count() or 1, 8))
+            threads = int(os.environ.get(THREADS_ENV, "0")) or default_threads()
             try:
                 with _quiet_stderr():
                     llama = Llama(model_path=key, n_ctx=n_ctx, n_batch=512, n_threads=threads,
@@ -69,7 +70,36 @@ def load_llama(path: Path, n_ctx: int | None = None) -> tuple[Any, threading.Loc
             except (ValueError, RuntimeError) as exc:
                 raise CoopbenchError(f"llama.cpp cannot load {path}: {exc}") from None
             _MODELS[key] = (llama, threading.Lock())
+            if len(_MODELS) == 1:
+                atexit.register(_close_all)
         return _MODELS[key]
+
+
+def default_threads() -> int:
+    """CPU threads for llama.cpp: the cores not already busy (1-minute load), 1 to 8.
+
+    llama.cpp's threads wait for each other at every layer; on an oversubscribed machine
+    two threads ran 5-10x slower than one (measured on 2 cores at load 3-5), so a busy
+    machine gets fewer threads. `COOPBENCH_LOCAL_THREADS` overrides.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return max(1, min(8, cpus, round(cpus - busy)))
+
+
+def _close_all() -> None:
+    """Free models before interpreter teardown (llama-cpp's __del__ fails that late)."""
+    with _MODELS_LOCK:
+        for llama, _ in _MODELS.values():
+            with contextlib.suppress(Exception):
+                llama.close()
+        _MODELS.clear()
 
 
 class LocalBackend:
@@ -120,19 +150,36 @@ class LocalBackend:
                 longest = max(len(llama.tokenize(c.encode("utf-8"), add_bos=False))
                               for c in request.choices)
                 kwargs["max_tokens"] = max(request.max_tokens, longest + 2)
+            before = perf_counters(llama)
             try:
                 out = llama.create_chat_completion(**kwargs)
             except ValueError as exc:  # e.g. the prompt exceeds the context window
                 raise CoopbenchError(f"{self.name}: {str(exc).splitlines()[0]}") from None
+            after = perf_counters(llama)
         usage = out.get("usage") or {}
         choice = out["choices"][0]
+        extra: dict[str, Any] = {"finish_reason": choice.get("finish_reason")}
+        if before and after:  # what llama.cpp really evaluated: the prefix reuse made visible
+            extra.update({k: round(after[k] - before[k], 3) for k in after})
         return Reply(
             text=choice["message"].get("content") or "",
             tokens_in=int(usage.get("prompt_tokens", 0)),
             tokens_out=int(usage.get("completion_tokens", 0)),
             model=self.name,
-            extra={"finish_reason": choice.get("finish_reason")},
+            extra=extra,
         )
+
+
+def perf_counters(llama: Any) -> dict[str, float] | None:
+    """llama.cpp's cumulative counters: prompt tokens evaluated, tokens generated, their ms."""
+    try:
+        import llama_cpp
+
+        data = llama_cpp.llama_perf_context(llama._ctx.ctx)
+    except (AttributeError, ImportError, TypeError):
+        return None
+    return {"prompt_tokens_evaluated": data.n_p_eval, "prompt_eval_ms": data.t_p_eval_ms,
+            "generated_tokens": data.n_eval, "generation_ms": data.t_eval_ms}
 
 
 def _effective_seed(request: Request) -> int:

