@@ -189,7 +189,7 @@ def run_matrix(
                 spent = spent + result.spent
                 manifest["spend_abandoned"] = vars(Spend(**manifest.get("spend_abandoned", {}))
                                                    + result.spent)
-                stop = stop or result.abandoned
+                stop = stop or spent.exhausted(budget) or result.abandoned
                 continue
             episode = EpisodeResult.from_json(result.result or {})
             for line in result.transcripts:
