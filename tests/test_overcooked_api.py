@@ -62,3 +62,9 @@ def test_compact_observation_is_egocentric():
     np.testing.assert_array_equal(alice[:11], bob[11:22])
     np.testing.assert_array_equal(alice[11:22], bob[:11])
     np.testing.assert_array_equal(env.features(), alice)
+    from coopbench.envs.overcooked.features import compact
+
+    for _ in range(5):
+        obs, *_ = env.step({"Alice": "interact", "Bob": "east"})
+    np.testing.assert_array_equal(compact(env.kitchen, env.state, 0, env.ticks / 400, 1),
+                                  obs["Bob"])

@@ -195,3 +195,27 @@ def test_render_snapshot_and_restore(cramped):
     cramped.restore(snap)
     np.testing.assert_array_equal(image, cramped.render())
     assert cramped.steps_taken == 0 and cramped.state.timestep == 0
+
+
+def _corridor(alice, bob):
+    """cramped_corridor: two rows joined by a one-cell gap at (row 2, col 4)."""
+    from coopbench.envs.overcooked.sim import Direction, PlayerState
+
+    env = envs.make("overcooked/layout-v0", layout="cramped_corridor", action_level="skills")
+    env.reset(seed=0)
+    env.state.players = (PlayerState(alice, Direction.NORTH), PlayerState(bob, Direction.SOUTH))
+    return env
+
+
+def test_an_idle_partner_in_the_way_steps_aside():
+    env = _corridor(alice=(6, 3), bob=(4, 2))  # Bob stands in the gap
+    env.step({"Alice": "pick up tomato", "Bob": "wait"})
+    assert env.state.players[0].held_object.name == "tomato"
+    assert env.last_feedback == [] and env.last_ticks < 15
+
+
+def test_agents_meeting_head_on_in_a_gap_get_past_each_other():
+    env = _corridor(alice=(4, 3), bob=(4, 1))  # each must pass through the other's side
+    env.step({"Alice": "pick up tomato", "Bob": "pick up onion"})
+    assert [p.held_object.name for p in env.state.players] == ["tomato", "onion"]
+    assert env.last_feedback == []

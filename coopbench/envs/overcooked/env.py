@@ -256,8 +256,8 @@ class OvercookedEnv(VocabularyEnv):
         if self.obs_type == "compact":
             time = self.ticks / self.setting.horizon
             k, s = self.kitchen, self.state
-            return {"Alice": feat.compact(k, s, self.soups_delivered, time, 0),
-                    "Bob": feat.compact(k, s, self.soups_delivered, time, 1)}
+            alice = feat.compact(k, s, self.soups_delivered, time, 0)
+            return {"Alice": alice, "Bob": alice[feat.SWAP]}
         if self.obs_type == "lossless":
             both = self.mdp.lossless_state_encoding(self.state, self.setting.horizon)
         else:

@@ -29,6 +29,8 @@ for _k in range(MAX_POTS):
 FEATURE_NAMES += ["counters.onions", "counters.dishes", "counters.soups", "soups_delivered",
                   "time"]
 N_FEATURES = len(FEATURE_NAMES)  # 39
+#: Index map that turns Alice's view into Bob's (swap the `self` and `partner` slots).
+SWAP = np.r_[11:22, 0:11, 22:N_FEATURES]
 
 
 def _player(player, height: int, width: int) -> list[float]:
