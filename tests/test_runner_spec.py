@@ -63,6 +63,9 @@ def test_bad_seeds_and_llm_specs(tmp_path):
         load_spec(write(tmp_path, GOOD.replace("0-2", "zero")))
     with pytest.raises(ConfigError, match="key 'llms': bad model spec 'gpt4'"):
         load_spec(write(tmp_path, GOOD.replace('"sim:expert?noise=0.2"', "gpt4")))
+    with pytest.raises(ConfigError, match="key 'envs'.*meetgrid/meet-v0 listed more than once"):
+        load_spec(write(tmp_path, GOOD.replace("[meetgrid/meet-v0]",
+                                               "[meetgrid/meet-v0, meetgrid/meet-v0]")))
     with pytest.raises(ConfigError, match="missing key 'envs'"):
         parse_spec({"name": "x", "planners": ["random-v0"], "seeds": [0]}, "s.yaml")
     with pytest.raises(ConfigError, match="a matrix spec is a mapping"):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -90,7 +91,7 @@ def _skipped_lines(summary: dict[str, Any]) -> list[str]:
 def rich_table(summary: dict[str, Any]) -> Group:
     parts: list[Any] = []
     for line in summary["notes"] + _status_lines(summary):
-        parts.append(Text(line, style="yellow"))
+        parts.append(Text(line, style="yellow"))  # Text: never parsed as markup
     for title, columns, rows in _sections(summary):
         if not rows:
             continue
@@ -99,7 +100,7 @@ def rich_table(summary: dict[str, Any]) -> Group:
             table.add_column(name, overflow="fold")
         for row in rows:
             style = "magenta" if row.get("simulated") else None
-            table.add_row(*(fn(row) for _, fn in columns), style=style)
+            table.add_row(*(escape(fn(row)) for _, fn in columns), style=style)
         parts.append(table)
     parts.extend(Text(line, style="dim") for line in _skipped_lines(summary))
     return Group(*parts)

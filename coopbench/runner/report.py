@@ -26,9 +26,9 @@ from coopbench.runner import stats
 from coopbench.runner.store import RunStore
 from coopbench.types import EpisodeResult
 
-SIM_MARK = "[sim]"
+SIM_MARK = "(sim)"
 SIM_NOTE = (
-    "[sim] = simulated LLM (sim:...): answers come from the env's scripted expert with injected "
+    "(sim) = simulated LLM (sim:...): answers come from the env's scripted expert with injected "
     "errors, not from a language model."
 )
 BOOTSTRAP_REPS = 5000

@@ -36,7 +36,6 @@ class Entry(_Strict):
 
     id: str = Field(description="Registered id, e.g. roco/sweep-y1g1-v0 or read-j-v0.")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Constructor arguments.")
-    label: str | None = Field(None, description="Name shown in reports (default: the id).")
 
 
 class Caps(_Strict):
@@ -72,7 +71,7 @@ class MatrixSpec(_Strict):
 
     name: str = Field(description="Short name, used in reports.")
     description: str = Field("", description="What the matrix compares.")
-    envs: list[Entry] = Field(min_length=1, description="Env ids (or {id, kwargs, label}).")
+    envs: list[Entry] = Field(min_length=1, description="Env ids (or {id, kwargs}).")
     planners: list[Entry] = Field(min_length=1, description="Planner ids (or {id, kwargs}).")
     llms: list[str] = Field(
         default_factory=lambda: ["local"],
@@ -90,6 +89,18 @@ class MatrixSpec(_Strict):
     def _entries(cls, value: Any) -> Any:
         if isinstance(value, list):
             return [{"id": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("envs", "planners")
+    @classmethod
+    def _unique(cls, value: list[Entry]) -> list[Entry]:
+        ids = [e.id for e in value]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(
+                f"{', '.join(twice)} listed more than once; results are keyed by id, so "
+                "register a variant id for other kwargs"
+            )
         return value
 
     @field_validator("seeds", mode="before")
