@@ -14,6 +14,7 @@ from typer._click import exceptions as click_exceptions  # typer 0.29 vendors cl
 from coopbench.cli._common import console, err_console
 from coopbench.cli.critic_cmd import critic_app
 from coopbench.cli.envs_warm_cmd import warm as _warm  # noqa: F401  (registers `envs warm`)
+from coopbench.cli.llm_cmd import llm_app
 from coopbench.cli.matrix_cmd import matrix
 from coopbench.cli.play_cmd import play
 from coopbench.cli.registry_cmds import envs_app, planners_app
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 app.add_typer(envs_app, name="envs")
 app.add_typer(planners_app, name="planners")
+app.add_typer(llm_app, name="llm")
 app.add_typer(critic_app, name="critic")
 app.command()(run)
 app.command()(matrix)

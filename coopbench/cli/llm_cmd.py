@@ -1,0 +1,100 @@
+"""`coopbench llm ...`: check a model spec, serve the embedded model, inspect the cache."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import typer
+
+from coopbench.cli._common import console
+from coopbench.errors import CoopbenchError
+
+llm_app = typer.Typer(help="Check model specs, serve the embedded model, manage the cache.",
+                      no_args_is_help=True)
+
+@llm_app.command()
+def check(
+    spec: str = typer.Argument(..., help="Model spec: local, local:<file.gguf>, openai:<model>, "
+                               "openai-compat:<base_url>#<model>, sim:<policy>?..."),
+) -> None:
+    """Send one short request (bypassing the cache); print model, latency and tokens/s."""
+    from coopbench import llm
+
+    model = llm.make(spec, cache=False)
+    if hasattr(model.backend, "llama"):  # load the embedded model outside the timing
+        loaded = time.perf_counter()
+        model.backend.llama()
+        console.print(f"load       {time.perf_counter() - loaded:.2f} s", highlight=False)
+    messages = [
+        {"role": "system", "content": "You are a terse assistant."},
+        {"role": "user", "content": "Say that you are ready, in at most ten words."},
+    ]
+    start = time.perf_counter()
+    completion = model.complete(messages, max_tokens=24, oracle=llm.Oracle("I am ready."))
+    wall = time.perf_counter() - start
+    usage = completion.usage
+    rate = usage.tokens_out / wall if wall > 0 else 0.0
+    lines = [
+        f"model      {completion.model}" + ("  (simulated)" if model.simulated else ""),
+        f"identity   {model.model_id}",
+        f"reply      {completion.text.strip()!r}",
+        f"latency    {wall:.2f} s   attempts {max(completion.attempts, 1)}",
+        f"tokens     {usage.tokens_in} in, {usage.tokens_out} out   {rate:.1f} tokens/s out",
+    ]
+    for line in lines:
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+@llm_app.command()
+def serve(
+    port: int = typer.Option(8080, help="Port on 127.0.0.1."),
+    model: str = typer.Option("local", help="local or local:<file.gguf>."),
+    n_ctx: int = typer.Option(4096, help="Context size in tokens."),
+    threads: int = typer.Option(0, help="CPU threads (0: cores not already busy)."),
+) -> None:
+    """Run llama.cpp's OpenAI-compatible server for the embedded model on 127.0.0.1."""
+    from coopbench.llm import parse
+    from coopbench.llm.local import LocalBackend, default_threads
+
+    parsed = parse(model)
+    if parsed.scheme != "local":
+        raise CoopbenchError(f"serve runs local models only, not {model!r}")
+    if not 0 < port < 65536:
+        raise CoopbenchError(f"bad --port {port}")
+    backend = LocalBackend.for_spec(parsed)
+    alias = backend.name
+    console.print(f"serving {backend.path.name} on http://127.0.0.1:{port}/v1 as {alias!r}")
+    console.print(f"use it with:  --llm 'openai-compat:http://127.0.0.1:{port}/v1#{alias}'")
+    sys.stdout.flush()
+    args = [sys.executable, "-m", "llama_cpp.server", "--model", str(backend.path),
+            "--model_alias", alias, "--host", "127.0.0.1", "--port", str(port),
+            "--n_ctx", str(n_ctx), "--n_threads", str(threads or default_threads()),
+            "--verbose", "False"]
+    os.execv(sys.executable, args)  # the server takes over this process (signals included)
+
+
+@llm_app.command()
+def cache(
+    clear: bool = typer.Option(False, "--clear", help="Delete every cached response."),
+) -> None:
+    """Show where the response cache is and how many entries each model has."""
+    from coopbench.llm import paths
+    from coopbench.llm.cache import ResponseCache
+
+    path = paths.cache_db()
+    if clear:
+        for suffix in ("", "-wal", "-shm"):
+            candidate = path.with_name(path.name + suffix)
+            if candidate.exists():
+                candidate.unlink()
+        console.print(f"cleared {path}")
+        return
+    if not path.exists():
+        console.print(f"{path}: empty")
+        return
+    stats = ResponseCache(path).stats()
+    console.print(f"{path}: {sum(stats.values())} entries")
+    for model_id, count in sorted(stats.items()):
+        console.print(f"  {count:8d}  {model_id}", highlight=False)
