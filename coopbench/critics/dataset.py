@@ -16,7 +16,9 @@ JSON provenance (env id, features version, action table, γ, sources, seeds).
 
 from __future__ import annotations
 
+import inspect
 import json
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +29,7 @@ import numpy as np
 from coopbench import envs
 from coopbench.critics.encoding import ActionTable
 from coopbench.errors import CoopbenchError
+from coopbench.registry import load_entry_point
 from coopbench.types import Action
 
 SOURCES = ("expert", "reset", "llm")
@@ -44,8 +47,30 @@ class CollectConfig:
     explore: float = 0.2  # per agent and step: random legal action instead of the expert's
     reset_steps: int = 0  # max random steps after a reset (0 = half the env's step cap)
     gamma: float = 0.95  # discount of the Monte-Carlo targets (read-method.md §9.2)
+    horizon_scale: float = 3.0  # roll out past the step cap (x cap) when the env takes max_steps
     seed: int = 0
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def _make_env(cfg: CollectConfig):
+    """The env, with its step cap stretched so returns see rewards just past the cap.
+
+    Without it a sparse-reward task whose expert needs most of the cap (Overcooked: 16 of 20
+    steps) yields zero returns after almost every exploratory action, and the critic cannot
+    tell a detour from a disaster.
+    """
+    env = envs.make(cfg.env_id, **cfg.env_kwargs)
+    base_cap = env.max_steps
+    if cfg.horizon_scale > 1 and "max_steps" not in cfg.env_kwargs:
+        factory = load_entry_point(envs.registry.spec(cfg.env_id).entry_point)
+        try:
+            takes = "max_steps" in inspect.signature(factory).parameters
+        except (TypeError, ValueError):
+            takes = False
+        if takes:
+            cap = int(math.ceil(env.max_steps * cfg.horizon_scale))
+            env = envs.make(cfg.env_id, **{**cfg.env_kwargs, "max_steps": cap})
+    return env, base_cap
 
 
 @dataclass
@@ -158,11 +183,11 @@ Progress = Callable[[str, int], None]
 
 def collect(cfg: CollectConfig, progress: Progress | None = None) -> Dataset:
     """Roll out the configured sources and return the dataset with its provenance."""
-    env = envs.make(cfg.env_id, **cfg.env_kwargs)
+    env, base_cap = _make_env(cfg)
     env.reset(seed=cfg.seed)
     table = ActionTable.from_env(env)
     rng = np.random.default_rng(cfg.seed)
-    reset_cap = cfg.reset_steps or max(1, env.max_steps // 2)
+    reset_cap = cfg.reset_steps or max(1, base_cap // 2)
     rows: dict[str, list] = {
         k: [] for k in ("features", "actions", "rewards", "returns", "episode", "source")
     }

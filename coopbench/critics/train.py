@@ -36,6 +36,7 @@ class TrainConfig:
     val_fraction: float = 0.15  # share of episodes held out for validation
     max_seconds: float = 240.0  # wall-clock budget (the demo critic trains in < 5 min on CPU)
     device: str = "auto"  # auto | cpu | cuda[:N]
+    threads: int = 1  # CPU threads (small MLPs: syncing threads costs more than it buys)
     seed: int = 0
 
     def validate(self) -> None:
@@ -83,6 +84,8 @@ def train(
     if len(data) < 4:
         raise CoopbenchError(f"the dataset has only {len(data)} transitions; collect more")
     device = pick_device(cfg.device)
+    if device.type == "cpu" and cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     episodes = np.unique(data.episode)

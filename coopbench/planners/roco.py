@@ -90,6 +90,11 @@ class RocoPlanner(LLMPlanner):
                     )
                     chat.append(f"[{agent}]: {reply.strip()}")
                     spoken.add(agent)
+                    if not (has_keyword(reply, EXECUTE) or has_keyword(reply, PROCEED)):
+                        ctx.parse_failures += 1  # neither keyword: malformed, say so in the chat
+                        msg = f"[{agent}]'s reply has neither {PROCEED} nor {EXECUTE}."
+                        chat.append(f"[Parse Error] {msg}")
+                        ctx.note("feedback", kind="parse", agent=agent, message=msg)
                     if has_keyword(reply, EXECUTE) and (len(spoken) == len(agents) or last):
                         plan_reply = reply
                         break

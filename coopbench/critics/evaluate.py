@@ -1,0 +1,103 @@
+"""How well a critic ranks the expert's action above random ones on held-out states.
+
+Held-out states come from fresh seeds (disjoint from collection seeds): a reset, a random
+number of random joint steps, then the exploring expert, visiting states along the way. At
+each state the expert's joint action is compared with a random legal joint action that
+differs from it (ReAd-J's view: Q(s, a)), and, agent by agent in the critic's order, the
+expert's action with a random one given the expert's predecessors (ReAd-S's view: the prefix
+values). A tie counts as a miss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from coopbench import envs
+from coopbench.critics.critic import Critic
+
+
+@dataclass
+class EvalConfig:
+    env_id: str
+    states: int = 200  # held-out states to score
+    seed: int = 10_000  # first evaluation seed (collection uses small seeds)
+    explore: float = 0.2  # the exploring expert's random-action chance between states
+    env_kwargs: dict = field(default_factory=dict)
+
+
+@dataclass
+class EvalReport:
+    env_id: str
+    states: int
+    joint_rank: float  # P(Q(s, expert) > Q(s, random joint))
+    prefix_rank: dict[str, float]  # per agent, ReAd-S's local comparison
+    mean_gap: float  # mean Q(s, expert) - Q(s, random)
+
+    def to_json(self) -> dict:
+        return self.__dict__.copy()
+
+
+def _random_other(env, agent: str, avoid: str, rng: np.random.Generator):
+    others = [o for o in env.action_options(agent) if o != avoid]
+    if not others:
+        return None
+    return env.parse(agent, others[int(rng.integers(len(others)))])
+
+
+def evaluate(critic: Critic, cfg: EvalConfig) -> EvalReport:
+    env = envs.make(cfg.env_id, **cfg.env_kwargs)
+    rng = np.random.default_rng(cfg.seed)
+    wins = gaps = n = 0
+    prefix_wins = {a: 0 for a in critic.agents}
+    prefix_n = {a: 0 for a in critic.agents}
+    episode = 0
+    while n < cfg.states and episode < cfg.states * 4:
+        env.reset(seed=cfg.seed + episode)
+        episode += 1
+        if episode == 1:
+            critic.check_env(env)
+        detour = int(rng.integers(0, max(1, env.max_steps // 2)))
+        t = 0
+        while env.agents and n < cfg.states:
+            expert = env.expert_joint()
+            feats = env.features()
+            if t >= detour or rng.random() < 0.3:
+                other = {a: _random_other(env, a, expert[a].text, rng) or expert[a]
+                         for a in env.agents}
+                if any(other[a].text != expert[a].text for a in env.agents):
+                    q_exp, q_rnd = critic.q_many(feats, [expert, other])
+                    wins += int(q_exp > q_rnd)
+                    gaps += float(q_exp - q_rnd)
+                    n += 1
+                    prefix: dict = {}
+                    for agent in critic.agents:
+                        if agent not in env.agents:
+                            continue
+                        alt = _random_other(env, agent, expert[agent].text, rng)
+                        if alt is not None:
+                            q_e, q_r = critic.q_many(
+                                feats, [{**prefix, agent: expert[agent]}, {**prefix, agent: alt}]
+                            )
+                            prefix_wins[agent] += int(q_e > q_r)
+                            prefix_n[agent] += 1
+                        prefix[agent] = expert[agent]
+            if t < detour:
+                joint = {a: env.parse(a, (o := env.action_options(a))[int(rng.integers(len(o)))])
+                         for a in env.agents}
+            else:
+                joint = dict(expert)
+                for a in env.agents:
+                    if rng.random() < cfg.explore:
+                        joint[a] = _random_other(env, a, "", rng) or joint[a]
+            env.step(joint)
+            t += 1
+    env.close()
+    return EvalReport(
+        env_id=cfg.env_id,
+        states=n,
+        joint_rank=wins / max(n, 1),
+        prefix_rank={a: prefix_wins[a] / max(prefix_n[a], 1) for a in critic.agents},
+        mean_gap=gaps / max(n, 1),
+    )
