@@ -117,6 +117,9 @@ def describe(env, agent: str | None, radius: int | None) -> str:
                 if c in state.objects and (centre is None or _visible(c, centre, radius))]
     lines.append("Items on counters: " + ("; ".join(counters) if counters else "none") + ".")
     lines += locations(kitchen)
+    if env.action_level == "skills":
+        lines.append("Counters: " + ", ".join(f"{k} {fmt(c)}" for k, c in
+                                               enumerate(kitchen.counters)) + ".")
     if agent is not None:
         lines.append(f"You are {agent}. Your options now: {', '.join(env.action_options(agent))}.")
     return "\n".join(lines)
@@ -145,10 +148,14 @@ def task_prompt(env) -> str:
                      "(move one cell, or turn to face that way if the cell is blocked), stay, "
                      "interact (with the cell you face). Agents cannot share or swap cells.")
     else:
+        named = [v for v in env.vocabulary("Alice") if "counter" not in v]
+        n = len(env.kitchen.counters)
         lines.append("Actions are skills that the motion planner carries out over as many "
-                     "ticks as needed: " + ", ".join(env.vocabulary("Alice")) + ". Only "
-                     "feasible skills are offered; a skill that becomes impossible ends early "
-                     "with feedback.")
+                     "ticks as needed: " + ", ".join(named) + f", place held item on counter "
+                     f"<k>, pick up item from counter <k> (k = 0..{n - 1}, listed in the state)."
+                     " An interaction step ends when both agents' skills are done. Only "
+                     "feasible skills are offered; a skill that becomes impossible (target gone, "
+                     "path blocked) ends early with feedback.")
     lines.append("Answer with one line per agent: NAME <agent> ACTION <action>.")
     return "\n".join(lines)
 
