@@ -1,0 +1,115 @@
+"""Embedded-model speed: prompt and generation tokens/s, and what a stable prefix buys.
+
+Run: .venv/bin/python benchmarks/perf/llm_local.py [--calls 5]
+
+Two ways to lay out the same ~800-token decision prompt, measured in the same run on the
+same loaded model (llama.cpp reuses the KV cache of the longest prefix shared with the
+previous call):
+
+- prefix-stable: task, rules and action grammar first, the changing state last;
+- prefix-varying: the changing state first, then the same task, rules and grammar.
+
+Each call is a grammar-constrained joint-action choice (as planners make them). Token rates
+come from llama.cpp's own counters (prompt tokens evaluated, tokens generated, their time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from coopbench.llm import make
+from coopbench.llm.local import default_threads
+
+ACTIONS = ["up", "down", "left", "right", "stay", "interact"]
+CHOICES = [f"NAME Alice ACTION {a} NAME Bob ACTION {b}" for a in ACTIONS for b in ACTIONS]
+
+TASK = """You coordinate two cooks, Alice and Bob, in the Overcooked kitchen "cramped_room".
+Goal: deliver as many onion soups as possible. A soup needs three onions in a pot; the pot
+then cooks for 20 steps; a cooked soup is picked up with a dish and served at the window.
+
+Kitchen layout (X counter, O onion dispenser, P pot, D dish dispenser, S serving window):
+XXPXX
+O   O
+X   X
+XDXSX
+
+Rules:
+1. Each step every cook takes exactly one action: up, down, left, right, stay, interact.
+2. Moving into a counter or into the other cook leaves the cook in place, facing that way.
+3. interact uses the tile the cook faces: take an onion or a dish from a dispenser, put an
+   onion into a pot, pick up a cooked soup with a dish, place or take items on a counter,
+   or serve a soup at the serving window.
+4. A cook holds at most one item. Cooks cannot pass through each other.
+5. Plan jointly: avoid both cooks waiting for the same tile; split the work.
+"""
+GRAMMAR = """Reply with exactly one line in this format and nothing else:
+NAME Alice ACTION <action> NAME Bob ACTION <action>
+where each <action> is one of: up, down, left, right, stay, interact.
+Legal joint actions now:
+""" + "\n".join(CHOICES)
+
+
+def state(i: int) -> str:
+    x_a, y_a, x_b, y_b = 1 + i % 3, 1 + (i // 3) % 2, 3 - i % 3, 2 - (i // 3) % 2
+    held = ["nothing", "an onion", "a dish"]
+    return (f"Step {i}. Alice is at ({x_a}, {y_a}) facing up and holds {held[i % 3]}. "
+            f"Bob is at ({x_b}, {y_b}) facing left and holds {held[(i + 1) % 3]}. "
+            f"The pot holds {i % 4} onions and is {'cooking' if i % 4 == 3 else 'idle'}. "
+            f"Soups delivered so far: {i // 5}.")
+
+
+def stable(i: int) -> list[dict[str, str]]:
+    return [{"role": "system", "content": TASK + "\n" + GRAMMAR},
+            {"role": "user", "content": "Current state:\n" + state(i)}]
+
+
+def varying(i: int) -> list[dict[str, str]]:
+    return [{"role": "system", "content": "Current state:\n" + state(i) + "\n\n" + TASK},
+            {"role": "user", "content": GRAMMAR}]
+
+
+def run(model, layout, calls: int, offset: int) -> dict[str, float]:
+    model.complete(layout(offset), choices=CHOICES, temperature=0.0)  # warm-up, not timed
+    walls, evaluated, total, p_ms = [], 0, 0, 0.0
+    for i in range(offset + 1, offset + 1 + calls):
+        start = time.perf_counter()
+        c = model.complete(layout(i), choices=CHOICES, temperature=0.0)
+        walls.append(time.perf_counter() - start)
+        evaluated += c.extra["prompt_tokens_evaluated"]
+        total += c.usage.tokens_in
+        p_ms += c.extra["prompt_eval_ms"]
+    return {"wall_s": statistics.mean(walls), "evaluated": evaluated / calls,
+            "prompt_tokens": total / calls, "prompt_ms": p_ms}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=5, help="measured calls per layout")
+    args = parser.parse_args()
+    model = make("local", cache=False)
+    load = time.perf_counter()
+    model.backend.llama()
+    print(f"model    {model.model_id}")
+    print(f"load     {time.perf_counter() - load:.2f} s   threads {default_threads()} "
+          "(at load; COOPBENCH_LOCAL_THREADS overrides)")
+
+    vary = run(model, varying, args.calls, offset=100)
+    keep = run(model, stable, args.calls, offset=200)
+    free = model.complete([{"role": "user", "content": "Write a short poem about soup."}],
+                          max_tokens=96, temperature=0.0)
+    full_prompt_rate = vary["evaluated"] * args.calls / (vary["prompt_ms"] / 1000)
+    gen_rate = free.extra["generated_tokens"] / (free.extra["generation_ms"] / 1000)
+    print(f"prompt   {full_prompt_rate:7.1f} tokens/s  (prefix-varying prompts, "
+          f"{vary['prompt_tokens']:.0f} tokens each)")
+    print(f"generate {gen_rate:7.1f} tokens/s  ({free.extra['generated_tokens']} tokens, "
+          "free text)")
+    for name, r in (("prefix-varying", vary), ("prefix-stable", keep)):
+        print(f"{name:15s} {r['wall_s']:6.2f} s/decision  re-evaluated "
+              f"{r['evaluated']:5.0f} of {r['prompt_tokens']:.0f} prompt tokens")
+    print(f"speed-up of prefix-stable over prefix-varying: {vary['wall_s'] / keep['wall_s']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
