@@ -334,3 +334,23 @@ def test_keys_and_prices_come_from_the_config_file(server, tmp_path, monkeypatch
     config_file.write_text("timeout: 3\n")
     with pytest.raises(CoopbenchError, match="unknown key"):
         make(f"openai-compat:{server.base_url}#m1", cache=False)
+
+
+def _child_call(model, queue) -> None:
+    queue.put(model.complete(_msgs("from the child")).text)
+
+
+def test_a_forked_worker_gets_its_own_event_loop_and_cache_connection(server, tmp_path):
+    import multiprocessing
+
+    model = make(f"openai-compat:{server.base_url}#m1", cache=tmp_path / "c.sqlite3",
+                 config=_config())
+    model.complete(_msgs("from the parent"))  # starts the loop thread and opens the cache
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child_call, args=(model, queue))
+    child.start()
+    assert queue.get(timeout=60) == "m1 says: from the child"
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    assert model.complete(_msgs("from the child")).cached  # the child's answer was cached

@@ -93,6 +93,16 @@ def default_threads() -> int:
     return max(1, min(8, cpus, round(cpus - busy)))
 
 
+def _forget_after_fork() -> None:
+    """A forked child must not share the parent's llama.cpp context: it loads its own."""
+    global _MODELS_LOCK
+    _MODELS.clear()
+    _MODELS_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def _close_all() -> None:
     """Free models before interpreter teardown (llama-cpp's __del__ fails that late)."""
     with _MODELS_LOCK:

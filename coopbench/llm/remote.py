@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import threading
 from typing import Any
 
@@ -50,6 +51,12 @@ class _Loop:
                 cls._instance = _Loop()
             return cls._instance
 
+    @classmethod
+    def _forget(cls) -> None:
+        """In a forked child the loop thread does not exist: start afresh on next use."""
+        cls._instance = None
+        cls._lock = threading.Lock()
+
     def run(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
@@ -66,6 +73,9 @@ class _Loop:
                 base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout_s
             )
         return self.clients[key]
+
+
+os.register_at_fork(after_in_child=_Loop._forget)
 
 
 class RemoteBackend:
