@@ -169,7 +169,7 @@ def test_transient_failures_are_retried_counted_and_logged(server, tmp_path):
     assert retry_429["retry_after"] is True and retry_429["wait_s"] == 1.0  # honoured
     assert len(server.chat_requests) == 6
     (record,) = _lines(log)
-    assert record["attempts"] == 6 and len(record["retries"]) == 5
+    assert record["attempts"] == 6 and len(record["retries"]) == 5 and model.retries == 5
     assert record["episode"] == 3 and record["agent"] == "Alice" and record["error"] is None
     assert record["response"] == "m1 says: go"
 

@@ -112,3 +112,19 @@ def test_spec_canonical_forms():
     )
     assert parse("openai-compat:http://h:1/v1/#m").canonical() == "openai-compat:http://h:1/v1#m"
     assert parse("local").canonical() == "local"
+
+
+def test_call_context_labels_every_logged_call(tmp_path):
+    from coopbench.llm import call_context
+
+    log = tmp_path / "llm_calls.jsonl"
+    model = make("sim:expert", call_log=log, cache=False)
+    with call_context(cell="meet|walker|sim|seed=0", episode=2):
+        model.complete(_msgs(0), oracle=ORACLE, meta={"step": 5})
+        with call_context(attempt=1):
+            model.complete(_msgs(1), oracle=ORACLE)
+    model.complete(_msgs(2), oracle=ORACLE)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r.get("episode") for r in records] == [2, 2, None]
+    assert records[0]["cell"] == "meet|walker|sim|seed=0" and records[0]["step"] == 5
+    assert records[1]["attempt"] == 1 and "cell" not in records[2]

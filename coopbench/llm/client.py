@@ -6,8 +6,11 @@ It does, once for all backends: the cache lookup, counting every call where it i
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from coopbench.errors import CoopbenchError
@@ -17,6 +20,24 @@ from coopbench.llm.calllog import CallLog, redact
 from coopbench.llm.pricing import PriceTable
 from coopbench.llm.request import Backend, Reply, Request
 from coopbench.types import Usage
+
+_CONTEXT: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "coopbench_llm_call_context", default=None
+)
+
+
+@contextlib.contextmanager
+def call_context(**ids: Any) -> Iterator[None]:
+    """Ids (cell, episode, ...) added to every call-log record made inside this block.
+
+    Lets the runner label calls without planners passing its ids along; nested blocks merge.
+    Context variables do not follow work handed to thread pools: pass `meta=` there.
+    """
+    token = _CONTEXT.set({**(_CONTEXT.get() or {}), **ids})
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
 
 
 class Model:
@@ -42,6 +63,7 @@ class Model:
         self.call_log = call_log
         self.usage = Usage()  # everything this object answered, for run totals
         self.backend_calls = 0  # requests that reached the backend (cache misses)
+        self.retries = 0  # failed attempts that were retried (transient errors)
         self._lock = threading.Lock()
 
     def complete(
@@ -66,6 +88,8 @@ class Model:
             try:
                 reply = self.backend.generate(request)
             except Exception as exc:
+                with self._lock:
+                    self.retries += len(getattr(exc, "retries", []))
                 self._log(request, meta, None, time.perf_counter() - start, False, key, exc)
                 raise
             reply.text = redact(reply.text)  # a key a server echoes must not reach any file
@@ -97,6 +121,7 @@ class Model:
         with self._lock:
             self.usage = self.usage + usage
             self.backend_calls += int(not cached)
+            self.retries += len(reply.retries) if reply else 0
         self._log(request, meta, completion, latency, cached, key, None)
         return completion
 
@@ -118,6 +143,7 @@ class Model:
             "spec": self.spec,
             "model_id": self.model_id,
             "simulated": self.simulated,
+            **(_CONTEXT.get() or {}),
             **(meta or {}),
             "request": params,
             "response": completion.text if completion else None,

@@ -174,6 +174,8 @@ class RemoteBackend:
             blob = f"{request.seed}|{request.sample}".encode()
             kwargs["seed"] = int.from_bytes(hashlib.sha256(blob).digest()[:4], "little") >> 1
         if request.choices is not None and self.constrain != "none":
+            longest = max(len(c) for c in request.choices)  # room for the longest choice
+            kwargs["max_tokens"] = max(request.max_tokens, longest // 2 + 4)
             extra = ({"grammar": choice_grammar(request.choices)} if self.constrain == "grammar"
                      else {"guided_choice": list(request.choices)})
             kwargs["extra_body"] = extra
