@@ -112,3 +112,9 @@ def test_local_path_spec_runs_a_user_gguf():
     model = make(f"local:{assemble()}", cache=False)
     assert model.model_id.startswith(f"local:{DEFAULT.filename}@sha256:1d9614638d18024d")
     assert model.complete(_msgs("Bob waits."), choices=ACTIONS[:2]).text in ACTIONS[:2]
+
+
+def test_a_prompt_longer_than_the_context_is_one_clear_line():
+    model = make("local", cache=False)
+    with pytest.raises(CoopbenchError, match="exceed context window.*COOPBENCH_LOCAL_N_CTX"):
+        model.complete(_msgs("onion " * 5000), choices=ACTIONS)

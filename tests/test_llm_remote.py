@@ -354,3 +354,13 @@ def test_a_forked_worker_gets_its_own_event_loop_and_cache_connection(server, tm
     child.join(timeout=60)
     assert child.exitcode == 0
     assert model.complete(_msgs("from the child")).cached  # the child's answer was cached
+
+
+def test_a_broken_cache_file_costs_calls_not_the_run(server, tmp_path):
+    db = tmp_path / "cache.sqlite3"
+    model = make(f"openai-compat:{server.base_url}#m1", cache=db, config=_config())
+    model.complete(_msgs("a"))
+    model.cache._local.conn.execute("DROP TABLE responses")  # the file is damaged under us
+    with pytest.warns(UserWarning, match="unusable"):
+        c = model.complete(_msgs("a"))
+    assert c.text == "m1 says: a" and not c.cached and len(server.chat_requests) == 2

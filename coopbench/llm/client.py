@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import sqlite3
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -81,7 +83,7 @@ class Model:
         request = _request(messages, choices, temperature, max_tokens, seed, sample, oracle)
         key = cache_key(self.model_id, request) if self.cache is not None else None
         start = time.perf_counter()
-        entry = self.cache.get(key) if self.cache is not None and key else None
+        entry = self._cache_get(key)
         cached = entry is not None
         reply: Reply | None = None
         if entry is None:
@@ -95,8 +97,7 @@ class Model:
             reply.text = redact(reply.text)  # a key a server echoes must not reach any file
             entry = Entry(reply.text, reply.tokens_in, reply.tokens_out,
                           reply.model or self.model_id, time.perf_counter() - start)
-            if self.cache is not None and key:
-                self.cache.put(key, self.model_id, entry)
+            self._cache_put(key, entry)
         latency = time.perf_counter() - start
         usage = Usage(
             calls=1,
@@ -124,6 +125,23 @@ class Model:
             self.retries += len(reply.retries) if reply else 0
         self._log(request, meta, completion, latency, cached, key, None)
         return completion
+
+    def _cache_get(self, key: str | None) -> Entry | None:
+        if self.cache is None or key is None:
+            return None
+        try:
+            return self.cache.get(key)
+        except sqlite3.Error as exc:  # a broken cache must not stop a run: it only costs calls
+            _warn_cache(self.cache.path, exc)
+            return None
+
+    def _cache_put(self, key: str | None, entry: Entry) -> None:
+        if self.cache is None or key is None:
+            return
+        try:
+            self.cache.put(key, self.model_id, entry)
+        except sqlite3.Error as exc:
+            _warn_cache(self.cache.path, exc)
 
     def _log(
         self,
@@ -189,6 +207,10 @@ def _request(
         sample=int(sample),
         oracle=oracle,
     )
+
+
+def _warn_cache(path: object, exc: Exception) -> None:
+    warnings.warn(f"LLM cache {path} unusable, answering without it: {exc}", stacklevel=3)
 
 
 def _one_line(error: BaseException) -> str:

@@ -164,7 +164,8 @@ class LocalBackend:
             try:
                 out = llama.create_chat_completion(**kwargs)
             except ValueError as exc:  # e.g. the prompt exceeds the context window
-                raise CoopbenchError(f"{self.name}: {str(exc).splitlines()[0]}") from None
+                raise CoopbenchError(f"{self.name}: {str(exc).splitlines()[0]} "
+                                     f"(set {N_CTX_ENV} for a larger context)") from None
             after = perf_counters(llama)
         usage = out.get("usage") or {}
         choice = out["choices"][0]
