@@ -55,6 +55,20 @@ def test_observations_lie_in_their_spaces(obs_type):
     assert env.observation_space("Alice") is env.observation_space("Alice")
 
 
+def test_features_are_fixed_size_documented_and_bounded():
+    from coopbench.envs.overcooked.features import FEATURE_NAMES
+
+    for env_id in ("overcooked/cramped_room-v0", "overcooked/counter_circuit-read-v0"):
+        env = envs.make(env_id)
+        env.reset(seed=0)
+        while env.agents:
+            vec = env.features()
+            assert vec.shape == (len(FEATURE_NAMES),) == (39,) and vec.dtype == np.float32
+            assert vec.min() >= 0.0 and vec.max() <= 1.0
+            env.step(env.expert_joint())
+        assert env.features_version == "1"
+
+
 def test_compact_observation_is_egocentric():
     env = envs.make("overcooked/cramped_room-v0")
     obs, _ = env.reset(seed=0)

@@ -41,6 +41,15 @@ def test_garbage_text_is_a_parse_error_listing_the_options(cramped, text):
         cramped.step({"Alice": text, "Bob": "stay"})
 
 
+def test_using_an_env_before_reset_is_a_clear_error():
+    env = envs.make("overcooked/cramped_room-v0")
+    for call in (env.describe, env.features, env.render, env.expert_joint):
+        with pytest.raises(CoopbenchError, match="reset"):
+            call()
+    with pytest.raises(CoopbenchError, match="reset"):
+        env.step({"Alice": 0, "Bob": 0})
+
+
 def test_bad_indices_agents_and_finished_episodes_are_clear_errors(cramped):
     with pytest.raises(CoopbenchError, match="out of range"):
         cramped.step({"Alice": 9, "Bob": 0})
@@ -115,6 +124,9 @@ def test_verify_reports_collisions(cramped):
     cramped.step({"Alice": "stay", "Bob": "south"})  # Bob (2, 3), beside Alice
     swap = {"Alice": cramped.parse("Alice", "east"), "Bob": cramped.parse("Bob", "west")}
     assert [f.kind for f in cramped.verify(swap)] == ["collision"]
+    into = {"Alice": cramped.parse("Alice", "east"), "Bob": cramped.parse("Bob", "stay")}
+    (feedback,) = cramped.verify(into)
+    assert feedback.agent == "Alice" and "Bob stays there" in feedback.message
     fine = {"Alice": cramped.parse("Alice", "north"), "Bob": cramped.parse("Bob", "stay")}
     assert cramped.verify(fine) == []
 

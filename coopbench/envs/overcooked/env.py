@@ -124,7 +124,8 @@ class OvercookedEnv(VocabularyEnv):
     def legal_indices(self, agent: str) -> list[int]:
         if self.action_level == "primitive":
             return list(range(len(PRIMITIVES)))  # moving into a wall turns: always legal
-        key = (self.state, self.steps_taken)
+        # Keyed by content, not identity, so a restored or edited state is never served stale.
+        key = (self.steps_taken, self.state.timestep, hash(self.state))
         if self._legal_cache[0] != key:
             apply_recipes(self._recipes)
             self._legal_cache = (key, {})
@@ -155,6 +156,7 @@ class OvercookedEnv(VocabularyEnv):
     def step(self, actions: Mapping[str, Any]):
         """One interaction step: one tick (primitive) or one skill per agent (skills)."""
         if not self.agents:
+            self._require_state()
             raise CoopbenchError("the episode is over; call reset() before step()")
         apply_recipes(self._recipes)
         if self.action_level == "primitive":
@@ -278,6 +280,7 @@ class OvercookedEnv(VocabularyEnv):
 
     def features(self) -> np.ndarray:
         """`features.FEATURE_NAMES` (39 numbers in [0, 1]), Alice in the `self` slots."""
+        self._require_state()
         apply_recipes(self._recipes)
         return feat.compact(self.kitchen, self.state, self.soups_delivered,
                             self.ticks / self.setting.horizon, 0)
@@ -287,7 +290,12 @@ class OvercookedEnv(VocabularyEnv):
     def task_prompt(self) -> str:
         return txt.task_prompt(self)
 
+    def _require_state(self) -> None:
+        if self.state is None:
+            raise CoopbenchError("the env has not been reset yet; call reset() first")
+
     def describe(self, agent: str | None = None) -> str:
+        self._require_state()
         if agent is not None and agent not in self.possible_agents:
             raise CoopbenchError(f"no agent named {agent!r}; agents are Alice and Bob")
         apply_recipes(self._recipes)
@@ -295,6 +303,7 @@ class OvercookedEnv(VocabularyEnv):
 
     def verify(self, joint: Mapping[str, Action]) -> list[Feedback]:
         """Report plans that cannot work as intended before they run."""
+        self._require_state()
         out = super().verify(joint)
         if self.action_level == "primitive":
             return out + self._verify_moves(joint)
@@ -313,6 +322,11 @@ class OvercookedEnv(VocabularyEnv):
                 cell = target if target in self.kitchen.valid_positions else pos[i]
             nxt.append(cell)
         names = self.possible_agents
+        for i in (0, 1):
+            if nxt[i] == pos[1 - i] and nxt[1 - i] == pos[1 - i]:
+                return [Feedback(names[i], "collision",
+                                 f"{names[i]} cannot move to {fmt(pos[1 - i])}: "
+                                 f"{names[1 - i]} stays there.")]
         if nxt[0] == nxt[1]:
             who = names[0] if nxt[0] != pos[0] else names[1]
             return [Feedback(who, "collision",
@@ -351,6 +365,7 @@ class OvercookedEnv(VocabularyEnv):
 
     def expert_joint(self) -> dict[str, Action]:
         """The scripted greedy pair's next joint action at this env's action level."""
+        self._require_state()
         apply_recipes(self._recipes)
         chosen = expert.choose(self.kitchen, self.state, self._skill_table())
         if self.action_level == "skills":
@@ -371,6 +386,7 @@ class OvercookedEnv(VocabularyEnv):
 
     def render(self) -> np.ndarray:
         """The current state as an RGB uint8 array (headless)."""
+        self._require_state()
         from coopbench.envs.overcooked.render import render
 
         apply_recipes(self._recipes)
