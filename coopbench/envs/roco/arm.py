@@ -112,7 +112,7 @@ def inverse(
     best, best_cost = None, math.inf
     for rank, heading in enumerate(headings):
         for q in solve(spec, point, heading):
-            cost = sum(abs(a - b) for a, b in zip(q, near)) + 0.05 * rank
+            cost = sum(abs(a - b) for a, b in zip(q, near, strict=True)) + 0.05 * rank
             if cost < best_cost:
                 best, best_cost = q, cost
     return best
@@ -121,7 +121,8 @@ def inverse(
 def joint_path(start: Sequence[float], goal: Sequence[float], n: int) -> list[Config]:
     """`n` configurations from `start` (excluded) to `goal` (included), straight in joint space."""
     return [
-        tuple(a + (b - a) * k / n for a, b in zip(start, goal, strict=True)) for k in range(1, n + 1)
+        tuple(a + (b - a) * k / n for a, b in zip(start, goal, strict=True))
+        for k in range(1, n + 1)
     ]
 
 
@@ -142,11 +143,11 @@ def tool_path(
         t = k / n
         point = (x0 + (x1 - x0) * t, y0 + (y1 - y0) * t)
         q = inverse(spec, point, [h0 + turn * t], previous)
-        if q is None or sum(abs(a - b) for a, b in zip(q, previous)) > 1.2:
+        if q is None or sum(abs(a - b) for a, b in zip(q, previous, strict=True)) > 1.2:
             return None
         path.append(q)
         previous = q
-    if sum(abs(a - b) for a, b in zip(goal, previous)) > 1.2:
+    if sum(abs(a - b) for a, b in zip(goal, previous, strict=True)) > 1.2:
         return None
     return [*path, tuple(goal)]
 
@@ -294,10 +295,10 @@ def plan_rrt(
     trees: list[dict[Config, Config | None]] = [{start: None}, {goal: None}]
 
     def extend(tree: dict, target: Config) -> Config | None:
-        near = min(tree, key=lambda q: sum((a - b) ** 2 for a, b in zip(q, target)))
+        near = min(tree, key=lambda q: sum((a - b) ** 2 for a, b in zip(q, target, strict=True)))
         gap = math.dist(near, target)
         new = target if gap <= step else tuple(
-            a + (b - a) * step / gap for a, b in zip(near, target)
+            a + (b - a) * step / gap for a, b in zip(near, target, strict=True)
         )
         if not _segment_free(near, new, free):
             return None
@@ -331,7 +332,10 @@ def _branch(tree: dict, node: Config) -> list[Config]:
 
 def _segment_free(a: Config, b: Config, free: Callable[[Config], bool]) -> bool:
     n = max(1, int(math.dist(a, b) / 0.1))
-    return all(free(tuple(x + (y - x) * k / n for x, y in zip(a, b))) for k in range(1, n + 1))
+    return all(
+        free(tuple(x + (y - x) * k / n for x, y in zip(a, b, strict=True)))
+        for k in range(1, n + 1)
+    )
 
 
 def _shortcut(path: list[Config], free: Callable[[Config], bool]) -> list[Config]:

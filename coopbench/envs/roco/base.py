@@ -281,6 +281,7 @@ class RocoEnv(VocabularyEnv):
             return 0.0, feedback
         start = pickle.dumps((self.world, self.state))
         self.world, self.state = pickle.loads(start)  # run on a fresh copy: replays are exact
+        self.world.clear_touches()
         problem = self._execute(plan)
         if problem is not None:
             self.world, self.state = pickle.loads(start)
@@ -326,10 +327,12 @@ class RocoEnv(VocabularyEnv):
             configs = {a: self.arm(a).q for a in self.possible_agents}
             planned = []
             for seg in segments:
-                paths = {a: self._path(a, configs, g, mode, allowed) for a, (g, mode) in seg.items()}
+                paths = {
+                    a: self._path(a, configs, g, mode, allowed) for a, (g, mode) in seg.items()
+                }
                 pairs = (
                     ["no RRT path"] if any(p is None for p in paths.values())
-                    else self.world.path_collision(paths, allowed)
+                    else self.world.path_collision(paths, allowed, configs)
                 )
                 if pairs:
                     blocked = blocked or pairs

@@ -4,6 +4,47 @@ from __future__ import annotations
 
 from coopbench.registry import Registry
 
+SWEEP = {
+    "y1g1": "1 yellow + 1 green among 7 cubes",
+    "y1g2": "1 yellow + 2 green among 7 cubes",
+    "y2g2": "2 yellow + 2 green among 7 cubes",
+    "y2g3": "2 yellow + 3 green among 9 cubes",
+    "y3g3": "3 yellow + 3 green among 9 cubes",
+}
+SANDWICH = {"recipe1": 3, "recipe2": 5, "recipe3": 7, "recipe4": 9}
+SORT_DISTANCE = {"level1": 3, "level2": 4, "level3": 5, "level4": 10, "level5": 11}
+
 
 def register(registry: Registry) -> None:
     """Called once by `coopbench.envs.registry` the first time it is read."""
+    defaults = {"jitter": 0.0, "max_steps": 15}
+    for level, what in SWEEP.items():
+        registry.register(
+            f"roco/sweep-{level}-v0",
+            "coopbench.envs.roco.sweep:SweepFloorEnv",
+            description=f"Sweep Floor (pymunk 2D): broom and dustpan clear {what}.",
+            flags={"agents": 2, "partial_obs": False, "family": "roco", "task": "sweep"},
+            level=level,
+            **defaults,
+        )
+    for level, items in SANDWICH.items():
+        registry.register(
+            f"roco/sandwich-{level}-v0",
+            "coopbench.envs.roco.sandwich:MakeSandwichEnv",
+            description=f"Make Sandwich (pymunk 2D): two arms stack a {items}-item recipe.",
+            flags={"agents": 2, "partial_obs": True, "family": "roco", "task": "sandwich"},
+            level=level,
+            **defaults,
+        )
+    for level, distance in SORT_DISTANCE.items():
+        registry.register(
+            f"roco/sort-{level}-v0",
+            "coopbench.envs.roco.sort:SortCubesEnv",
+            description=(
+                f"Sort Cubes (pymunk 2D): three arms hand cubes to their panels "
+                f"(summed distance {distance} panels)."
+            ),
+            flags={"agents": 3, "partial_obs": True, "family": "roco", "task": "sort"},
+            level=level,
+            **defaults,
+        )

@@ -29,7 +29,8 @@ def _box(w: float, h: float) -> list[kin.Point]:
 
 
 def _disc(r: float, n: int = 10) -> list[kin.Point]:
-    return [(r * math.cos(2 * math.pi * k / n), r * math.sin(2 * math.pi * k / n)) for k in range(n)]
+    step = 2 * math.pi / n
+    return [(r * math.cos(k * step), r * math.sin(k * step)) for k in range(n)]
 
 
 FOODS = {  # kind -> (polygon, colour)
@@ -67,6 +68,7 @@ RECIPES = {
     ),
 }
 SIDE = {"Dave": "left", "Chad": "right"}
+MAX_FOODS = 11
 CONTACT = 6.0  # cm between stacked items' centres that still counts as touching
 
 
@@ -300,13 +302,16 @@ class MakeSandwichEnv(RocoEnv):
         return done
 
     def features(self) -> np.ndarray:
-        """Per food: x, y, stack layer / 9, held by Chad, held by Dave; then tool points."""
+        """Per food slot (11, in layout order, zero-padded): x, y, stack layer / 9, held by
+        Chad, held by Dave, is in the recipe; then stack height / 9 and the tool points."""
         values: list[float] = []
         stack = self.state.get("stack", [])
         for food in self.foods:
             layer = (stack.index(food) + 1) / 9.0 if food in stack else 0.0
             values += [*self.norm(self.world.position(food)), layer]
             values += [float(self.holder(food) == a) for a in self.possible_agents]
+            values += [float(food in self.recipe)]
+        values += [0.0] * 6 * (MAX_FOODS - len(self.foods))
         values += [len(stack) / 9.0]
         values += self.arm_features()
         return np.asarray(values, dtype=np.float32)

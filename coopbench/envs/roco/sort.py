@@ -348,7 +348,6 @@ def _successors(state: tuple[int, ...], names: list[str]):
                 nxt = list(state)
                 for i, p in chosen:
                     nxt[i] = p
-                joint = {
-                    ag: (names[m[0]], m[1]) for ag, m in zip(agents, (a, b, c)) if m is not None
-                }
+                picks = zip(agents, (a, b, c), strict=True)
+                joint = {ag: (names[m[0]], m[1]) for ag, m in picks if m is not None}
                 yield joint, tuple(nxt)

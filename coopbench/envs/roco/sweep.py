@@ -240,8 +240,14 @@ class SweepFloorEnv(RocoEnv):
         inside = [c for c in self.cubes if self.where(c) == "table" and self._in_pocket(c)]
         if cube not in inside:
             x, y = self.world.position(cube)
-            return (f"Execution failed: Bob's SWEEP missed {cube}: it slipped past the dustpan "
-                    f"and stopped at ({x:.1f}, {y:.1f}).")
+            touched = self.world.touched_by_broom()
+            how = (
+                "it slipped past the dustpan" if cube in touched
+                else "the broom never touched it"
+                + (f" (it pushed {', '.join(touched)})" if touched else "")
+            )
+            return (f"Execution failed: Bob's SWEEP missed {cube}: {how}; {cube} is at "
+                    f"({x:.1f}, {y:.1f}), outside the dustpan.")
         for c in inside:
             self.world.hold("Alice", c, lift=False)
         return None

@@ -73,8 +73,8 @@ class World:
         self.space = pymunk.Space()
         self.space.damping = 0.2  # table friction: 80 % of the speed is lost per second
         self.space.iterations = 12
-        self.contacts: dict = {}
-        self.space.on_collision(BROOM_TYPE, None, begin=_record_broom_touch, data=self.contacts)
+        self.contacts: dict = {"touched": []}
+        self._watch_broom()
         self.arms: dict[str, Arm] = {}
         for group, spec in enumerate(specs, start=1):
             arm = Arm(spec, group)
@@ -87,6 +87,14 @@ class World:
         self.object_shapes: dict[str, pymunk.Shape] = {}
         self.holds: dict[str, list[Hold]] = {name: [] for name in self.arms}
         self._add_walls(size)
+
+    def _watch_broom(self) -> None:
+        """pymunk 7 collision callback: note every object a broom head touches."""
+        self.space.on_collision(BROOM_TYPE, None, begin=_record_broom_touch, data=self.contacts)
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._watch_broom()  # the unpickled handler holds a copy of `contacts`, not ours
 
     def _add_walls(self, size: tuple[float, float]) -> None:
         """Table rims a little outside the table so pushed objects stay on it."""
@@ -252,7 +260,7 @@ class World:
                             pairs.append(pair)
             return pairs
         finally:
-            for agent, (q, flag) in saved.items():
+            for agent, (_, flag) in saved.items():
                 self.arms[agent].set_lowered(flag)
             self.place_arms({a: q for a, (q, _) in saved.items()})
 
@@ -260,10 +268,13 @@ class World:
         self,
         paths: Mapping[str, Sequence[Config]],
         allowed: Iterable[frozenset[str]] = (),
+        others: Mapping[str, Config] | None = None,
     ) -> list[str]:
-        """Arm-against-arm contacts along waypoint paths walked in step (goal excluded)."""
+        """Arm-against-arm contacts along waypoint paths walked in step (goal excluded);
+        arms not in `paths` stand at `others` (default: where they are)."""
         allowed = list(allowed)
         configs = {a: arm.q for a, arm in self.arms.items()}
+        configs.update(others or {})
         for k in range(max(len(p) for p in paths.values()) - 1):
             for agent, path in paths.items():
                 configs[agent] = path[min(k, len(path) - 1)]
@@ -288,7 +299,8 @@ class World:
         """
         starts = {a: self.arms[a].q for a in paths}
         longest = max(
-            sum(math.dist(a, b) for a, b in zip([starts[g], *p], p)) for g, p in paths.items()
+            sum(math.dist(a, b) for a, b in zip([starts[g], *p], p, strict=False))
+            for g, p in paths.items()
         )
         n = max(self.motion_steps, math.ceil(longest / MAX_JOINT_STEP))  # long paths go slower
         for i in range(1, n + 1):
