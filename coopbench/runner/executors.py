@@ -1,10 +1,12 @@
 """Where episodes run: in this process, in a process pool, or as Ray tasks.
 
 Every executor has the same small interface — `submit(task, allowance)`, `next_done()`,
-`close()` — so the matrix keeps a sliding window of at most `workers` episodes in flight and
-hands each the budget that is left when it starts. Workers never write `episodes.jsonl`: they
-return an `Outcome` and the matrix process appends it, so the file has one writer. (Workers do
-append to `llm_calls.jsonl` through the LLM layer's call log.)
+`close()` — so the matrix keeps a sliding window of episodes in flight and hands each the
+budget that is left when it starts. Workers never write `episodes.jsonl`: they return an
+`Outcome` and the matrix process appends it, so the file has one writer. Workers do append
+their episode's steps to `transcripts.jsonl` (under a lock file) and their calls to
+`llm_calls.jsonl` (the LLM layer's call log), so a Ray cluster given by address needs the run
+directory on a filesystem its nodes share.
 
 The process pool forks its workers when it is created, before the live display starts any
 thread, and the matrix process itself never imports a simulator; forking is therefore safe
@@ -21,10 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from filelock import FileLock
+
 from coopbench.errors import CoopbenchError
 from coopbench.runner.budget import BudgetExceeded, EndpointSlots, MeteredLLM, Spend
 from coopbench.runner.single import EpisodeTask, run_task
 from coopbench.runner.spec import Budget
+from coopbench.runner.store import RunStore
 from coopbench.types import StepRecord
 
 EXECUTORS = ("serial", "process", "ray")
@@ -45,7 +50,6 @@ class Outcome:
 
     key: tuple[str, int]
     result: dict[str, Any] | None = None  # EpisodeResult.to_json()
-    transcripts: list[dict[str, Any]] = field(default_factory=list)
     spent: Spend = field(default_factory=Spend)
     abandoned: str | None = None  # the budget ran out inside the episode
     fatal: str | None = None  # a user-fixable error (CoopbenchError): stop the matrix
@@ -85,6 +89,7 @@ def execute(task: EpisodeTask, allowance: Budget | None, ctx: WorkerContext) -> 
             steps.append({"cell": task.cell, "episode": task.episode, **record.to_json()})
 
         result = run_task(task, llm=metered, on_step=on_step)
+        _append_transcripts(Path(ctx.run_dir), steps)
     except BudgetExceeded as exc:
         return Outcome(task.key, spent=metered.spent if metered else Spend(), abandoned=str(exc))
     except CoopbenchError as exc:
@@ -98,7 +103,18 @@ def execute(task: EpisodeTask, allowance: Budget | None, ctx: WorkerContext) -> 
             seed=task.seed, episode=task.episode, error=last,
         )
     spent = metered.spent if metered else Spend()
-    return Outcome(task.key, result=result.to_json(), transcripts=steps, spent=spent)
+    return Outcome(task.key, result=result.to_json(), spent=spent)
+
+
+def _append_transcripts(run_dir: Path, steps: list[dict[str, Any]]) -> None:
+    """Workers write their episode's steps (one locked append) before reporting the result.
+
+    Lines of an episode whose result never reaches episodes.jsonl are dropped on resume.
+    """
+    if steps:
+        (run_dir / ".locks").mkdir(exist_ok=True)
+        with FileLock(str(run_dir / ".locks" / "transcripts.lock")):
+            RunStore(run_dir).append_transcripts(steps)
 
 
 class Executor(Protocol):

@@ -173,10 +173,13 @@ def run_matrix(
     runner = make_executor(kind, ctx, n_workers, ray_address or spec.execution.ray_address)
     emit("start", {"total": outcome.total, "done": outcome.done_before, "cells": cells,
                    "executor": kind, "workers": n_workers})
+    # keep workers busy while this process records results; a budget hands out what is
+    # left only to as many episodes as can run at once
+    window = n_workers if budget.is_set() else 2 * n_workers
     in_flight = 0
     try:
         while todo or in_flight:
-            while todo and in_flight < n_workers and not stop:
+            while todo and in_flight < window and not stop:
                 runner.submit(todo.popleft(), spent.remaining(budget) if budget.is_set() else None)
                 in_flight += 1
             if not in_flight:
@@ -192,8 +195,6 @@ def run_matrix(
                 stop = stop or spent.exhausted(budget) or result.abandoned
                 continue
             episode = EpisodeResult.from_json(result.result or {})
-            for line in result.transcripts:
-                store.append_transcript(line)
             store.append_episode(episode)
             spent = spent + result.spent
             outcome.ran += 1

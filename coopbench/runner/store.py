@@ -197,3 +197,13 @@ class RunStore:
 
     def append_transcript(self, record: dict[str, Any]) -> None:
         append_jsonl(self.transcripts_path, record)
+
+    def append_transcripts(self, records: Iterable[dict[str, Any]]) -> None:
+        """Several transcript lines with one write and one fsync (an episode's steps)."""
+        lines = "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records)
+        if not lines:
+            return
+        with open(self.transcripts_path, "a") as f:
+            f.write(lines)
+            f.flush()
+            os.fsync(f.fileno())
