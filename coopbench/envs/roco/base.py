@@ -281,6 +281,7 @@ class RocoEnv(VocabularyEnv):
             return 0.0, feedback
         start = pickle.dumps((self.world, self.state))
         self.world, self.state = pickle.loads(start)  # run on a fresh copy: replays are exact
+        self.world.observer = self._observer
         self.world.clear_touches()
         problem = self._execute(plan)
         if problem is not None:
@@ -420,6 +421,24 @@ class RocoEnv(VocabularyEnv):
         from coopbench.envs.roco.render import draw
 
         return draw(self)
+
+    def film(self, every: int = 8) -> list[np.ndarray]:
+        """Record a frame every `every` physics substeps of later steps (for animations).
+
+        Returns the list that fills up; frames never change the simulation.
+        """
+        frames: list[np.ndarray] = []
+        count = [0]
+
+        def observe() -> None:
+            count[0] += 1
+            if count[0] % every == 0:
+                frames.append(self.render())
+
+        self._observer = observe
+        return frames
+
+    _observer = None
 
     def colour(self, name: str) -> tuple[int, int, int]:
         return (128, 128, 128)

@@ -92,6 +92,11 @@ class World:
         """pymunk 7 collision callback: note every object a broom head touches."""
         self.space.on_collision(BROOM_TYPE, None, begin=_record_broom_touch, data=self.contacts)
 
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("observer", None)  # a viewer's callback is not part of the scene
+        return state
+
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._watch_broom()  # the unpickled handler holds a copy of `contacts`, not ours
@@ -329,6 +334,9 @@ class World:
     def step(self) -> None:
         self.space.step(self.dt)
         self.substeps += 1
+        observer = getattr(self, "observer", None)
+        if observer is not None:
+            observer()
 
     def settle(self, steps: int = 20) -> None:
         """Let released or pushed objects come to rest, then stop them exactly."""
