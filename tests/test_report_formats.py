@@ -9,7 +9,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from coopbench import envs
+from coopbench import envs, planners
 from coopbench.cli import app
 from coopbench.errors import CoopbenchError
 from coopbench.runner.matrix import run_matrix
@@ -37,9 +37,12 @@ def run_dir(meetgrid, tmp_path):
     envs.registry.ids()  # load built-ins and plug-ins first, then add a second task
     envs.register("meetgrid/meet-small-v0", "coopbench_meetgrid.env:MeetGridEnv", size=3,
                   flags={"agents": 2, "partial_obs": False})
+    planners.registry.ids()
+    planners.register("meetgrid/peeker-v0", "coopbench_meetgrid.planner:WalkerPlanner",
+                      flags={"needs_llm": False, "requires_partial_obs": True})
     spec = parse_spec({
         "name": "fmt", "envs": ["meetgrid/meet-v0", "meetgrid/meet-small-v0"],
-        "planners": ["baseline/random-v0", "llm/central-v0", "llm/roco-v0"],
+        "planners": ["baseline/random-v0", "llm/central-v0", "meetgrid/peeker-v0"],
         "llms": [SIM], "seeds": [0, 1, 2], "episodes_per_seed": 2,
     })
     out = tmp_path / "run"
@@ -53,7 +56,7 @@ def test_summary_numbers_follow_the_seed_as_unit(run_dir):
              if c["env"] == "meetgrid/meet-v0"}
     central = cells[("llm/central-v0", SIM)]
     assert central["seeds"] == 3 and central["episodes"] == 6 and central["simulated"]
-    assert len(summary["cells"]) == 4  # 2 tasks x (random, central); roco skipped
+    assert len(summary["cells"]) == 4  # 2 tasks x (random, central); peeker skipped
     assert central["algorithm"].endswith("(sim)")
     episodes, _ = RunStore(run_dir).read_episodes()
     mine = [e for e in episodes if e.planner == "llm/central-v0" and e.env == "meetgrid/meet-v0"]
@@ -63,7 +66,7 @@ def test_summary_numbers_follow_the_seed_as_unit(run_dir):
     assert 0 <= low <= central["success_rate"] <= high <= 1
     assert cells[("baseline/random-v0", "none")]["llm_queries"]["mean"] == 0
     assert summary["simulated_llms"] == [SIM] and "simulated LLM" in summary["notes"][0]
-    assert {s["planner"] for s in summary["skipped"]} == {"llm/roco-v0"}
+    assert {s["planner"] for s in summary["skipped"]} == {"meetgrid/peeker-v0"}
     [poi] = summary["improvement"]
     assert poi["tasks"] == 2 and 0 <= poi["low"] <= poi["p"] <= poi["high"] <= 1
 
@@ -76,7 +79,7 @@ def test_every_format_marks_simulated_results(run_dir):
         assert status == 0
         assert ("True" in out[fmt]) if fmt == "csv" else ("(sim)" in out[fmt]), fmt
     assert "## Paper layout (SR / NQ / ES per task)" in out["md"] and "| Avg |" in out["md"]
-    assert "skipped meetgrid/meet-v0 × llm/roco-v0" in out["md"]
+    assert "skipped meetgrid/meet-v0 × meetgrid/peeker-v0" in out["md"]
     assert "<tr class='sim'>" in out["html"]
     data = json.loads(out["json"])
     assert {"cells", "aggregates", "improvement", "statistics"} <= set(data)

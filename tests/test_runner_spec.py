@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from coopbench import planners
 from coopbench.errors import ConfigError, CoopbenchError, UnknownIdError
 from coopbench.runner.cells import expand
 from coopbench.runner.spec import load_spec, parse_spec
@@ -81,9 +82,13 @@ def test_unknown_ids_name_the_file_and_close_ids(meetgrid, tmp_path):
 
 
 def test_capability_flags_skip_cells_and_say_why(meetgrid):
+    planners.registry.ids()  # load built-ins and plug-ins, then add a planner that misfits
+    planners.register("meetgrid/peeker-v0", "coopbench_meetgrid.planner:WalkerPlanner",
+                      flags={"needs_llm": False, "requires_partial_obs": True})
     spec = parse_spec({
         "name": "x", "envs": ["meetgrid/meet-v0"], "seeds": [0, 1],
-        "planners": ["baseline/random-v0", "llm/central-v0", "llm/roco-v0"],
+        "planners": ["baseline/random-v0", "llm/central-v0", "llm/roco-v0",
+                     "meetgrid/peeker-v0"],
         "llms": ["sim:expert", "sim:expert?noise=0.5"],
     })
     plan = expand(spec)
@@ -91,10 +96,13 @@ def test_capability_flags_skip_cells_and_say_why(meetgrid):
     # no-LLM planners get one llm-less cell; LLM planners one per LLM
     assert ("baseline/random-v0", "none") in cells
     assert {("llm/central-v0", "sim:expert"), ("llm/central-v0", "sim:expert?noise=0.5")} <= cells
-    assert len(plan.tasks) == 2 * len(plan.cells) == 6
+    # a planner that *uses* partial views runs on a fully observed env (it sees everything)
+    assert ("llm/roco-v0", "sim:expert") in cells
+    assert len(plan.tasks) == 2 * len(plan.cells) == 10
     assert plan.skipped == [{
-        "env": "meetgrid/meet-v0", "planner": "llm/roco-v0",
-        "reason": "llm/roco-v0 plans from per-agent partial views; meetgrid/meet-v0 offers none",
+        "env": "meetgrid/meet-v0", "planner": "meetgrid/peeker-v0",
+        "reason": "meetgrid/peeker-v0 needs per-agent partial views; "
+                  "meetgrid/meet-v0 is fully observed",
     }]
     no_llm = parse_spec({"name": "x", "envs": ["meetgrid/meet-v0"], "seeds": [0],
                          "planners": ["llm/central-v0"], "llms": []})
@@ -124,3 +132,17 @@ def test_cli_errors_are_one_red_line(meetgrid, tmp_path):
 
 def test_unknown_key_error_type_is_a_coopbench_error():
     assert issubclass(ConfigError, CoopbenchError)
+
+
+def test_shipped_matrices_load_and_expand_without_skips():
+    from pathlib import Path
+
+    shipped = sorted((Path(__file__).resolve().parents[1] / "benchmarks").glob("*.yaml"))
+    names = {p.stem for p in shipped}
+    assert {"quick", "read-overcooked", "read-dv-roco"} <= names
+    for path in shipped:
+        spec = load_spec(path)
+        plan = expand(spec, str(path))
+        assert plan.skipped == [] and plan.tasks, path
+    roco = expand(load_spec(Path(__file__).resolve().parents[1] / "benchmarks/read-dv-roco.yaml"))
+    assert len({c.env for c in roco.cells}) == 14 and len(roco.cells) == 14 * 9

@@ -5,7 +5,8 @@ get one cell per env × seed with llm `none`, whatever `llms` lists. The rules b
 the registries' `Spec.flags`, so a plug-in env or planner takes part by declaring flags:
 
 - planner `needs_llm` and the spec lists no LLM                → skipped
-- planner `partial_obs` (speaks from per-agent views), env `partial_obs: false` → skipped
+- planner `requires_partial_obs`, env `partial_obs: false`    → skipped
+- planner `requires_full_obs`, env `partial_obs: true`         → skipped
 - planner `needs_critic`, env `critic: false` (no critic can be built for it) → skipped
 - planner `env_families: [...]` not containing the env's family → skipped
 - planner `max_agents` below env `agents`                      → skipped
@@ -36,8 +37,12 @@ def _needs_llm(env: Spec, planner: Spec, llms: list[str]) -> str | None:
 
 
 def _partial_obs(env: Spec, planner: Spec, llms: list[str]) -> str | None:
-    if planner.flags.get("partial_obs") and env.flags.get("partial_obs") is False:
-        return f"{planner.id} plans from per-agent partial views; {env.id} offers none"
+    # `partial_obs` on a planner means it *uses* per-agent views, which a fully observed env
+    # serves with the global view (RoCo's dialog runs on Sweep Floor); only `requires_*` skips.
+    if planner.flags.get("requires_partial_obs") and env.flags.get("partial_obs") is False:
+        return f"{planner.id} needs per-agent partial views; {env.id} is fully observed"
+    if planner.flags.get("requires_full_obs") and env.flags.get("partial_obs") is True:
+        return f"{planner.id} needs the full state; {env.id} is partially observed"
     return None
 
 
