@@ -22,8 +22,8 @@ test: $(STAMP)
 	$(VENV)/bin/pytest
 
 demo: $(STAMP)
-	$(VENV)/bin/coopbench envs
-	$(VENV)/bin/coopbench planners
+	$(VENV)/bin/coopbench matrix benchmarks/quick.yaml --out results/runs/quick
+	$(VENV)/bin/coopbench report results/runs/quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
