@@ -13,6 +13,7 @@ then abandoned, not recorded, so a resumed run plays it again from its start.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -72,22 +73,47 @@ class Spend:
 
 
 class EndpointSlots:
-    """At most `limit` concurrent calls per endpoint, shared by processes via lock files."""
+    """At most `limit` concurrent calls per endpoint, shared by processes via lock files.
+
+    A file lock is re-entrant within a process, so the slots this process holds are tracked
+    here too: each concurrent caller, thread or process, gets a different slot.
+    """
 
     def __init__(self, directory: Path, endpoint: str, limit: int) -> None:
         digest = hashlib.sha256(endpoint.encode()).hexdigest()[:12]
         directory.mkdir(parents=True, exist_ok=True)
-        self.locks = [FileLock(str(directory / f"{digest}.{i}.lock")) for i in range(limit)]
+        self.locks = [FileLock(str(directory / f"{digest}.{i}.lock"), thread_local=False)
+                      for i in range(limit)]
+        self._held: set[int] = set()
+        self._mutex = threading.Lock()
 
-    def acquire(self) -> FileLock:
+    def acquire(self) -> Slot:
         while True:
-            for lock in self.locks:
-                try:
-                    lock.acquire(timeout=0)
-                    return lock
-                except Timeout:
-                    continue
+            with self._mutex:
+                for i, lock in enumerate(self.locks):
+                    if i in self._held:
+                        continue
+                    try:
+                        lock.acquire(timeout=0)
+                    except Timeout:
+                        continue
+                    self._held.add(i)
+                    return Slot(self, i)
             time.sleep(0.005)
+
+    def _release(self, index: int) -> None:
+        with self._mutex:
+            self.locks[index].release()
+            self._held.discard(index)
+
+
+@dataclass
+class Slot:
+    slots: EndpointSlots
+    index: int
+
+    def release(self) -> None:
+        self.slots._release(self.index)
 
 
 class MeteredLLM:
