@@ -364,3 +364,18 @@ def test_a_broken_cache_file_costs_calls_not_the_run(server, tmp_path):
     with pytest.warns(UserWarning, match="unusable"):
         c = model.complete(_msgs("a"))
     assert c.text == "m1 says: a" and not c.cached and len(server.chat_requests) == 2
+
+
+def test_openai_scheme_prices_calls_and_sends_no_grammar(server, monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)  # stands in for api.openai.com
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-test-key-0123456789")
+    log = tmp_path / "calls.jsonl"
+    model = make("openai:gpt-4o-mini", call_log=log, cache=False, config=_config())
+    assert model.model_id == f"openai:{server.base_url}#gpt-4o-mini"
+    c = model.complete(_msgs("hi"), choices=["a", "b"])
+    body = server.chat_requests[0]["body"]
+    assert "grammar" not in body and "guided_choice" not in body
+    assert server.chat_requests[0]["auth"] == "Bearer sk-openai-test-key-0123456789"
+    assert c.usage.cost_usd == pytest.approx((11 * 0.15 + 7 * 0.60) / 1e6)
+    assert model.usage.cost_usd == c.usage.cost_usd
+    assert b"sk-openai-test-key" not in log.read_bytes()

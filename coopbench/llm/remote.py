@@ -100,8 +100,8 @@ class RemoteBackend:
 
     @classmethod
     def for_spec(cls, spec: ModelSpec, config: LLMConfig) -> RemoteBackend:
-        if spec.scheme == "openai":
-            base_url = OPENAI_BASE_URL
+        if spec.scheme == "openai":  # OPENAI_BASE_URL: a proxy or gateway, as the SDK allows
+            base_url = (os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
             key = config.api_key(base_url, "OPENAI_API_KEY")
             if not key:
                 raise CoopbenchError(
