@@ -375,6 +375,7 @@ def test_openai_scheme_prices_calls_and_sends_no_grammar(server, monkeypatch, tm
     c = model.complete(_msgs("hi"), choices=["a", "b"])
     body = server.chat_requests[0]["body"]
     assert "grammar" not in body and "guided_choice" not in body
+    assert body["max_completion_tokens"] == 256 and "max_tokens" not in body
     assert server.chat_requests[0]["auth"] == "Bearer sk-openai-test-key-0123456789"
     assert c.usage.cost_usd == pytest.approx((11 * 0.15 + 7 * 0.60) / 1e6)
     assert model.usage.cost_usd == c.usage.cost_usd

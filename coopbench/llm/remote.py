@@ -94,6 +94,8 @@ class RemoteBackend:
         self.concurrency = concurrency
         self.constrain = constrain
         self.model_id = f"{spec.scheme}:{base_url}#{spec.model}"
+        openai_proper = spec.scheme == "openai"
+        self._max_tokens_field = "max_completion_tokens" if openai_proper else "max_tokens"
 
     def __repr__(self) -> str:  # never show the key
         return f"RemoteBackend({self.model_id!r})"
@@ -168,14 +170,15 @@ class RemoteBackend:
             "model": self.model,
             "messages": [dict(m) for m in request.messages],
             "temperature": request.temperature,
-            "max_tokens": request.max_tokens,
+            # OpenAI's newer models refuse `max_tokens`; most compatible servers know only it
+            self._max_tokens_field: request.max_tokens,
         }
         if request.seed is not None or request.sample:
             blob = f"{request.seed}|{request.sample}".encode()
             kwargs["seed"] = int.from_bytes(hashlib.sha256(blob).digest()[:4], "little") >> 1
         if request.choices is not None and self.constrain != "none":
             longest = max(len(c) for c in request.choices)  # room for the longest choice
-            kwargs["max_tokens"] = max(request.max_tokens, longest // 2 + 4)
+            kwargs[self._max_tokens_field] = max(request.max_tokens, longest // 2 + 4)
             extra = ({"grammar": choice_grammar(request.choices)} if self.constrain == "grammar"
                      else {"guided_choice": list(request.choices)})
             kwargs["extra_body"] = extra
