@@ -20,8 +20,7 @@ from rich.progress import (
 from rich.table import Table
 
 from coopbench.cli._common import console, err_console
-from coopbench.cli.report_cmd import write_files
-from coopbench.runner import render
+from coopbench.cli.report_cmd import print_table, write_files
 from coopbench.runner.budget import BudgetExceeded
 from coopbench.runner.matrix import CellStats, budget_message, run_matrix
 from coopbench.runner.report import algorithm_label, load_runs, summarise
@@ -151,7 +150,7 @@ def matrix(
     if report:
         data = load_runs([out])
         summary = summarise(data)
-        console.print(render.rich_table(summary))
+        print_table(summary)
         write_files(summary, data, out, paper=False)
     done = outcome.done_before + outcome.ran
     console.print(f"{done} of {outcome.total} episodes in {out} ({outcome.ran} run now)",

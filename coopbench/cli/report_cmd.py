@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import Console
 
 from coopbench.cli._common import console, err_console
 from coopbench.errors import CoopbenchError
@@ -24,10 +25,16 @@ class Format(str, Enum):
     csv = "csv"
 
 
+def print_table(summary: dict[str, Any]) -> None:
+    """Rich tables; unwrapped (200 columns) when stdout is a file or pipe, e.g. a log."""
+    out = console if console.is_terminal else Console(width=200, file=sys.stdout)
+    out.print(render.rich_table(summary))
+
+
 def emit(summary: dict[str, Any], fmt: Format, paper: bool) -> None:
     """Print `summary` to stdout in `fmt` (plain text for every format but `table`)."""
     if fmt is Format.table:
-        console.print(render.rich_table(summary))
+        print_table(summary)
         return
     text = {
         Format.md: lambda: render.markdown(summary, paper),
