@@ -16,6 +16,7 @@ come from llama.cpp's own counters (prompt tokens evaluated, tokens generated, t
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -88,6 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=5, help="measured calls per layout")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     model = make("local", cache=False)
     load = time.perf_counter()
     model.backend.llama()
@@ -109,6 +111,8 @@ def main() -> None:
         print(f"{name:15s} {r['wall_s']:6.2f} s/decision  re-evaluated "
               f"{r['evaluated']:5.0f} of {r['prompt_tokens']:.0f} prompt tokens")
     print(f"speed-up of prefix-stable over prefix-varying: {vary['wall_s'] / keep['wall_s']:.2f}x")
+    print(f"machine  {os.cpu_count()} CPUs, 1-min load {load_before:.1f} before / "
+          f"{os.getloadavg()[0]:.1f} after (other work on the machine slows every number)")
 
 
 if __name__ == "__main__":
