@@ -12,6 +12,7 @@ import typer
 from typer._click import exceptions as click_exceptions  # typer 0.29 vendors click
 
 from coopbench.cli._common import console, err_console
+from coopbench.cli.credit_cmd import credit_app
 from coopbench.cli.critic_cmd import critic_app
 from coopbench.cli.envs_warm_cmd import warm as _warm  # noqa: F401  (registers `envs warm`)
 from coopbench.cli.llm_cmd import llm_app
@@ -33,6 +34,7 @@ app.add_typer(envs_app, name="envs")
 app.add_typer(planners_app, name="planners")
 app.add_typer(llm_app, name="llm")
 app.add_typer(critic_app, name="critic")
+app.add_typer(credit_app, name="credit")
 app.command()(run)
 app.command()(matrix)
 app.command()(report)

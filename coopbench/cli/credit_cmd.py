@@ -1,0 +1,197 @@
+"""`coopbench credit collect|fit|train|plot`: LLM-guided credit assignment (docs/credit.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from coopbench.cli._common import console
+from coopbench.errors import CoopbenchError
+
+credit_app = typer.Typer(
+    help="LLM-guided credit assignment: rank states with an LLM, fit per-agent potentials, "
+    "train PPO on the shaped rewards.",
+    no_args_is_help=True,
+)
+
+
+def _kwargs(text: str) -> dict:
+    """`--env-kwargs` as a JSON object, or one clear error."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CoopbenchError(f"--env-kwargs is not valid JSON: {exc.msg}") from None
+    if not isinstance(value, dict):
+        raise CoopbenchError("--env-kwargs must be a JSON object, e.g. '{\"horizon\": 200}'")
+    return value
+
+
+@credit_app.command()
+def collect(
+    env: str = typer.Option(..., "--env", help="Env id, e.g. overcooked/cramped_room-v0."),
+    llm: str = typer.Option(..., "--llm", help="LLM spec: local, openai:<model>, "
+                            "sim:expert?noise=0.2&seed=0 ..."),
+    out: Path = typer.Option(..., "--out", help="Directory for preferences and the call log."),
+    pairs: int = typer.Option(500, "--pairs", help="Consecutive state pairs to label."),
+    repeats: int = typer.Option(5, "--repeats", help="Answers per pair and agent (K)."),
+    explore: float = typer.Option(0.5, "--explore", help="P(random action) in the rollouts; "
+                                  "1 = random policy, 0 = the scripted expert."),
+    seed: int = typer.Option(0, "--seed"),
+    temperature: float = typer.Option(0.7, "--temperature", help="Sampling temperature."),
+    concurrency: int = typer.Option(8, "--concurrency", help="LLM calls in flight at once."),
+    env_kwargs: str = typer.Option("", "--env-kwargs", help="JSON object of env arguments."),
+) -> None:
+    """Ask the LLM, per agent and K times, which of two consecutive states is better."""
+    from coopbench import envs
+    from coopbench import llm as llm_mod
+    from coopbench.credit.preferences import CALLS, CollectConfig
+    from coopbench.credit.preferences import collect as run_collect
+
+    spec = envs.registry.spec(env)
+    config = CollectConfig(spec.id, pairs=pairs, repeats=repeats, explore=explore, seed=seed,
+                           temperature=temperature, concurrency=concurrency,
+                           env_kwargs=_kwargs(env_kwargs))
+    out.mkdir(parents=True, exist_ok=True)
+    model = llm_mod.make(llm, call_log=out / CALLS)
+    with console.status(f"ranking {pairs} pairs × {repeats} with {model.spec}"):
+        meta = run_collect(config, model, out)
+    sim = " [yellow](simulated)[/yellow]" if meta["llm"]["simulated"] else ""
+    console.print(
+        f"{meta['pairs']} pairs · {meta['queries']} LLM queries ({meta['cache_hits']} cached)"
+        f"{sim} · agreement {meta['mean_agreement']:.2f} · "
+        f"answers matching the progress measure {meta['mean_correct_answers']:.2f} → {out}"
+    )
+
+
+@credit_app.command()
+def fit(
+    prefs: Path = typer.Option(..., "--prefs", help="Directory written by `credit collect`."),
+    out: Path = typer.Option(..., "--out", help="Directory for the potential checkpoint."),
+    shared: bool = typer.Option(False, "--shared/--per-agent",
+                                help="One network with an agent id, or one per agent."),
+    hidden: int = typer.Option(64, "--hidden"),
+    steps: int = typer.Option(1500, "--steps", help="Gradient steps."),
+    seed: int = typer.Option(0, "--seed"),
+    threads: int = typer.Option(1, "--threads", help="torch CPU threads (be kind: 1)."),
+) -> None:
+    """Fit potentials Φ_i with the confidence-weighted Bradley-Terry loss."""
+    import torch
+
+    from coopbench.credit import potential, preferences
+
+    torch.set_num_threads(max(1, threads))
+    arrays, meta = preferences.load(prefs)
+    config = potential.FitConfig(hidden=hidden, shared=shared, steps=steps, seed=seed)
+    net, report = potential.fit(arrays, config)
+    potential.save(net, out, {
+        "env_id": meta["env_id"], "features_version": meta["features_version"],
+        "agents": meta["agents"], "fit": potential.fit_config_dict(config), "report": report,
+        "preferences": {"dir": str(prefs), "llm": meta["llm"], "pairs": meta["pairs"],
+                        "queries": meta["queries"], "repeats": meta["config"]["repeats"]},
+    })
+    rho = report.get("spearman_with_progress") or []
+    rho_text = ", ".join("-" if r is None else f"{r:.2f}" for r in rho)
+    acc = report["label_accuracy"]
+    console.print(
+        f"fitted {'shared' if shared else 'per-agent'} potentials on {report['pairs']} pairs · "
+        f"held-out label accuracy {'-' if acc is None else f'{acc:.2f}'} · "
+        f"rank correlation with progress [{rho_text}] → {out}"
+    )
+
+
+@credit_app.command()
+def train(
+    env: str = typer.Option(..., "--env", help="Env id."),
+    out: Path = typer.Option(..., "--out", help="Run directory (curves, checkpoint, plot)."),
+    reward: str = typer.Option("sparse", "--reward", help="sparse | hand | llm"),
+    potential: str = typer.Option("", "--potential", help="Potential dir (--reward llm)."),
+    shaping_scale: float = typer.Option(1.0, "--shaping-scale", help="Multiplies the shaping."),
+    shaping_gamma: float = typer.Option(-1.0, "--shaping-gamma",
+                                        help="γ in γΦ(s')−Φ(s); negative: the PPO discount."),
+    steps: int = typer.Option(200_000, "--steps", help="Total environment steps."),
+    num_envs: int = typer.Option(8, "--envs", help="Env copies stepped together."),
+    num_steps: int = typer.Option(128, "--rollout", help="Steps per copy per update."),
+    lr: float = typer.Option(3e-4, "--lr"),
+    ent_coef: float = typer.Option(0.01, "--ent-coef"),
+    gamma: float = typer.Option(0.99, "--gamma"),
+    gae_lambda: float = typer.Option(0.95, "--gae-lambda"),
+    epochs: int = typer.Option(4, "--epochs", help="PPO epochs per update."),
+    minibatches: int = typer.Option(4, "--minibatches"),
+    hidden: int = typer.Option(64, "--hidden"),
+    reward_scale: float = typer.Option(1.0, "--reward-scale"),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    threads: int = typer.Option(1, "--threads", help="torch CPU threads (be kind: 1)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint."),
+    env_kwargs: str = typer.Option("", "--env-kwargs", help="JSON object of env arguments."),
+) -> None:
+    """Independent PPO (shared parameters) with sparse, hand-shaped or LLM-potential rewards."""
+    import torch
+
+    from coopbench import envs
+    from coopbench.credit.ppo import TrainConfig, Trainer
+
+    torch.set_num_threads(max(1, threads))
+    spec = envs.registry.spec(env)
+    config = TrainConfig(
+        spec.id, reward=reward, potential=potential, shaping_scale=shaping_scale,
+        shaping_gamma=shaping_gamma, total_steps=steps, num_envs=num_envs, num_steps=num_steps,
+        lr=lr, ent_coef=ent_coef, gamma=gamma, gae_lambda=gae_lambda, update_epochs=epochs,
+        minibatches=minibatches, hidden=hidden, reward_scale=reward_scale, seed=seed, device=device,
+        env_kwargs=_kwargs(env_kwargs),
+    )
+    trainer = Trainer(config, out, resume=resume, log=lambda m: console.print(f"[dim]{m}"))
+
+    def show(row: dict) -> None:
+        metric = "soups" if "soups" in row else "return"
+        value = row.get(metric)
+        console.print(
+            f"update {row['update']:>4} · {row['env_steps']:>9,} steps · "
+            f"{metric} {'-' if value is None else f'{value:.2f}'} · "
+            f"success {row.get('success', float('nan')):.2f} · {row['steps_per_s']:.0f} steps/s",
+            highlight=False,
+        )
+
+    try:
+        result = trainer.train(on_update=show)
+    except KeyboardInterrupt:
+        raise CoopbenchError(
+            f"interrupted at update {trainer.update}; continue with the same command and --resume"
+        ) from None
+    console.print(f"done: {result['env_steps']:,} env steps in {result['wall_s']:.0f}s on "
+                  f"{result['device']} → {out}/curves.png")
+
+
+@credit_app.command()
+def plot(
+    runs: list[str] = typer.Argument(..., help="LABEL=RUN_DIR[,RUN_DIR...] per curve group."),
+    out: Path = typer.Option(..., "--out", help="PNG file."),
+    metric: str = typer.Option("return", "--metric", help="return | success | soups | ..."),
+    threshold: float = typer.Option(None, "--threshold", help="Draw and report this level."),
+    title: str = typer.Option("", "--title"),
+) -> None:
+    """Plot learning curves (mean and min-max over seeds) of several groups of runs."""
+    from coopbench.credit.curves import first_crossing, load_rows
+    from coopbench.credit.curves import plot as draw
+
+    groups: dict[str, list[Path]] = {}
+    for item in runs:
+        label, sep, dirs = item.partition("=")
+        if not sep or not dirs:
+            raise CoopbenchError(f"expected LABEL=RUN_DIR[,RUN_DIR...], got {item!r}")
+        paths = [Path(d) for d in dirs.split(",")]
+        for p in paths:
+            if not load_rows(p):
+                raise CoopbenchError(f"{p} has no learning curve (curves.jsonl)")
+        groups[label] = paths
+    draw(groups, metric, out, threshold=threshold, title=title)
+    if threshold is not None:
+        for label, paths in groups.items():
+            hits = [first_crossing(load_rows(p), metric, threshold) for p in paths]
+            text = ", ".join("never" if h is None else f"{h:,}" for h in hits)
+            console.print(f"{label}: first reaches {metric} ≥ {threshold} at [{text}] steps")
+    console.print(f"→ {out}")
