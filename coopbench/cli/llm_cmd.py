@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import time
@@ -63,6 +64,11 @@ def serve(
         raise CoopbenchError(f"serve runs local models only, not {model!r}")
     if not 0 < port < 65536:
         raise CoopbenchError(f"bad --port {port}")
+    missing = [m for m in ("uvicorn", "fastapi", "sse_starlette", "starlette_context")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        raise CoopbenchError(f"serve needs llama-cpp-python's server extra (missing: "
+                             f"{', '.join(missing)}): pip install 'llama-cpp-python[server]'")
     backend = LocalBackend.for_spec(parsed)
     alias = backend.name
     console.print(f"serving {backend.path.name} on http://127.0.0.1:{port}/v1 as {alias!r}")
