@@ -209,3 +209,26 @@ def test_cached_rerun_makes_zero_llm_calls_and_reports_identical_numbers(
         assert results(second)["cells"] == results(first)["cells"]
     finally:
         server.shutdown()
+
+
+def test_a_crashing_planner_is_recorded_retried_and_replaced_once_fixed(meetgrid, tmp_path):
+    from coopbench import planners
+    from coopbench.planners.baseline import ExpertPlanner
+
+    class Crashing(ExpertPlanner):
+        def act(self, env):
+            raise RuntimeError("planner bug")
+
+    planners.registry.ids()
+    planners.register("meetgrid/flaky-v0", Crashing, flags={"needs_llm": False})
+    spec = parse_spec({"name": "flaky", "envs": ["meetgrid/meet-v0"], "seeds": [0, 1],
+                       "planners": ["meetgrid/flaky-v0"]})
+    out = tmp_path / "run"
+    assert run_matrix(spec, out).status == "complete"
+    episodes, _ = RunStore(out).read_episodes()
+    assert [e.error for e in episodes] == ["RuntimeError: planner bug"] * 2
+    assert results(out)["cells"][0]["errors"] == 2
+    planners.register("meetgrid/flaky-v0", ExpertPlanner, flags={"needs_llm": False})  # fixed
+    assert run_matrix(spec, out).ran == 2  # errored episodes are played again
+    cell = results(out)["cells"][0]
+    assert cell["errors"] == 0 and cell["success_rate"] == 1.0 and cell["seeds"] == 2

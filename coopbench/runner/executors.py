@@ -15,8 +15,10 @@ and needs no re-import of `__main__`.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import queue
+import signal
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
@@ -98,9 +100,11 @@ def execute(task: EpisodeTask, allowance: Budget | None, ctx: WorkerContext) -> 
         from coopbench.types import EpisodeResult
 
         last = traceback.format_exception(exc)[-1].strip()
-        result = EpisodeResult(
+        spent = metered.spent if metered else Spend()
+        result = EpisodeResult(  # keeps what the failed attempt spent, for the budget
             cell=task.cell, env=task.env_id, planner=task.planner_id, llm=task.llm_spec,
-            seed=task.seed, episode=task.episode, error=last,
+            seed=task.seed, episode=task.episode, error=last, llm_queries=spent.calls,
+            tokens_in=spent.tokens, cost_usd=spent.cost_usd,
         )
     spent = metered.spent if metered else Spend()
     return Outcome(task.key, result=result.to_json(), spent=spent)
@@ -144,6 +148,11 @@ class SerialExecutor:
         self._queue.clear()
 
 
+def _ignore_sigint() -> None:
+    """Ctrl-C reaches the whole process group; only the matrix process handles it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class ProcessExecutor:
     """A pool of forked worker processes (each keeps its LLM loaded between episodes)."""
 
@@ -151,7 +160,9 @@ class ProcessExecutor:
         self.ctx = ctx
         self.workers = workers
         self._done: queue.Queue[Outcome] = queue.Queue()
-        self._pool = multiprocessing.get_context("fork").Pool(processes=workers)
+        self._pool = multiprocessing.get_context("fork").Pool(
+            processes=workers, initializer=_ignore_sigint
+        )
 
     def submit(self, task: EpisodeTask, allowance: Budget | None) -> None:
         def failed(exc: BaseException) -> None:  # only if the pool itself breaks
@@ -203,7 +214,8 @@ class RayExecutor:
 
     def close(self) -> None:
         for ref in self._pending:
-            self.ray.cancel(ref, force=True)
+            with contextlib.suppress(Exception):  # already finished or gone with its node
+                self.ray.cancel(ref, force=True)
         self._pending = []
         if self._owned:
             self.ray.shutdown()
