@@ -17,12 +17,14 @@ def _list(registry: Registry, as_json: bool, title: str) -> None:
     if as_json:
         print_json([s.to_json() for s in specs])
         return
-    table = Table(title=title)
+    plugins = any(s.source != "builtin" for s in specs)
+    table = Table(title=f"{len(specs)} {title}", box=None, pad_edge=False, title_justify="left")
     table.add_column("id", style="cyan", no_wrap=True)
-    table.add_column("description")
-    table.add_column("source", style="dim")
+    table.add_column("description", overflow="fold")
+    if plugins:  # only worth a column when something came from a plug-in
+        table.add_column("source", style="dim", no_wrap=True)
     for spec in specs:
-        table.add_row(spec.id, spec.description, spec.source)
+        table.add_row(spec.id, spec.description, *([spec.source] if plugins else []))
     console.print(table)
 
 
