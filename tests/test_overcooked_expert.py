@@ -47,6 +47,13 @@ def test_expert_completes_every_read_setting(name):
         assert env.steps_taken <= env.max_steps
 
 
+def test_read_step_cap_and_tick_horizon_move_together_at_the_primitive_level():
+    env = envs.make("overcooked/forced_coordination-read-v0", max_steps=60)
+    assert env.max_steps == env.setting.horizon == 60
+    env = envs.make("overcooked/forced_coordination-read-skills-v0")
+    assert env.max_steps == 25 and env.setting.horizon == 400
+
+
 def test_skill_steps_count_decisions_and_ticks():
     env = envs.make("overcooked/cramped_room-skills-v0")
     env.reset(seed=0)

@@ -74,9 +74,11 @@ def make_setting(
         )
     if setting == "read":
         cap = READ_CAPS.get(layout, DEFAULT_READ_CAP)
-        # A ReAd step is one tick at the primitive level; skills may take many ticks each.
-        ticks = horizon or (cap if action_level == "primitive" else CLASSIC_HORIZON)
-        return Setting("read", ticks, max_steps or cap, min_soups or 1, True)
+        # A ReAd step is one tick at the primitive level (so a longer step cap also means more
+        # ticks); skills may take many ticks each.
+        steps = max_steps or cap
+        ticks = horizon or (steps if action_level == "primitive" else CLASSIC_HORIZON)
+        return Setting("read", ticks, steps, min_soups or 1, True)
     ticks = horizon or CLASSIC_HORIZON
     return Setting("classic", ticks, max_steps or ticks, min_soups or 1, False)
 
