@@ -231,3 +231,18 @@ def test_agents_meeting_head_on_in_a_gap_get_past_each_other():
     env.step({"Alice": "pick up tomato", "Bob": "pick up onion"})
     assert [p.held_object.name for p in env.state.players] == ["tomato", "onion"]
     assert env.last_feedback == []
+
+
+def test_a_partner_blocking_a_dead_end_makes_the_skill_give_up_with_feedback():
+    """you_shall_not_pass: Bob stands in the one cell in front of the east pot and cannot get
+    out of the way (a dead end); Alice's skill gives up instead of looping."""
+    env = envs.make("overcooked/layout-v0", layout="you_shall_not_pass", action_level="skills")
+    env.reset(seed=0)
+    env.step({"Alice": "pick up onion", "Bob": "pick up dish"})
+    assert [p.position for p in env.state.players] == [(10, 2), (11, 2)]
+    env.step({"Alice": "put onion in pot", "Bob": "wait"})
+    (feedback,) = env.last_feedback
+    assert feedback.agent == "Alice" and feedback.kind == "execution"
+    assert "blocked by Bob at (2, 11)" in feedback.message
+    assert env.last_ticks < 15
+    assert env.state.players[0].held_object.name == "onion"
