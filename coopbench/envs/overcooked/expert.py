@@ -41,11 +41,15 @@ def _choose_one(kitchen: Kitchen, state, i: int, vocab, claims: _Claims) -> sk.S
         return vocab[(kind, arg)]
 
     def handover() -> sk.Skill | None:
-        """Put the held item on the nearest free counter the partner can also reach."""
+        """Put the held item on the nearest free counter the partner can also reach.
+
+        Ingredients never take the last free shared counter: a soup or dish may need it to
+        come back the other way."""
         free = [k for k, c in enumerate(kitchen.counters)
                 if c not in state.objects and reach(c) and partner_reach(c)]
-        if not free:
+        if not free or (len(free) == 1 and hand not in ("soup", "dish")):
             return None
+
         def cost(k: int) -> int:
             c = kitchen.counters[k]
             return (kitchen.goals(start, [c])[0][0]
@@ -114,6 +118,9 @@ def _choose_one(kitchen: Kitchen, state, i: int, vocab, claims: _Claims) -> sk.S
         return skill("wait")
 
     # Empty hands.
+    soups = counter_items("soup")
+    if soups and any(reach(s) for s in kitchen.mdp.get_serving_locations()):
+        return skill("take", soups[0])
     ready_to_cook = [p for p in my_pots if statuses[p] == "filling"
                      and len(pot_soup(state, p).ingredients) >= need]
     if ready_to_cook and not claims.cook:
@@ -134,7 +141,8 @@ def _choose_one(kitchen: Kitchen, state, i: int, vocab, claims: _Claims) -> sk.S
             claims.ingredients += 1
             return skill("pickup", ingredient)
     if my_pots:  # help: fetch from a hand-over counter even if not strictly needed yet
-        for name in (ingredient, "dish"):
+        cooking = any(s in ("cooking", "ready") for s in statuses.values())
+        for name in (ingredient, "dish") if cooking else (ingredient,):
             taking = counter_items(name)
             if taking:
                 return skill("take", taking[0])
