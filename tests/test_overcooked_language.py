@@ -144,6 +144,16 @@ def test_skill_options_follow_the_state(skills):
         skills.parse("Alice", "serve soup")
 
 
+def test_skill_level_bad_input(skills):
+    with pytest.raises(CoopbenchError, match="out of range"):
+        skills.step({"Alice": len(skills.vocabulary("Alice")), "Bob": 0})
+    with pytest.raises(ParseError, match="Choose one of: pick up onion, pick up dish, wait"):
+        skills.step({"Alice": "make a sandwich", "Bob": "wait"})
+    skills.step({"Alice": "pick up dish"})  # Bob, left out, waits
+    assert skills.state.players[0].held_object.name == "dish"
+    assert skills.state.players[1].held_object is None
+
+
 def test_infeasible_skill_finishes_early_with_feedback(skills):
     index = skills.vocabulary("Alice").index("serve soup")
     _, _, _, _, infos = skills.step({"Alice": index, "Bob": "wait"})

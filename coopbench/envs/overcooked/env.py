@@ -107,6 +107,8 @@ class OvercookedEnv(VocabularyEnv):
         self.score = 0.0
         self.shaped_score = 0.0
         self.last_ticks = 0
+        self.last_runs: list[control.SkillRun] = []
+        self._last_shaped = [0, 0]
 
     # -- vocabulary -----------------------------------------------------------------------
 
@@ -166,8 +168,7 @@ class OvercookedEnv(VocabularyEnv):
                         OCAction.INDEX_TO_ACTION[indices[1]]))
             reward, feedback, ticks = self.score - before, [], 1
         else:
-            joint = {a: self.to_action(a, actions[a]) if a in actions else self.wait_action(a)
-                     for a in self.possible_agents}
+            joint = {a: self.action(a, self._index(a, actions)) for a in self.possible_agents}
             reward, feedback = self._apply(joint)
             ticks = self.last_ticks
         self.steps_taken += 1
@@ -188,12 +189,15 @@ class OvercookedEnv(VocabularyEnv):
                 {a: truncated for a in agents}, infos)
 
     def _index(self, agent: str, actions: Mapping[str, Any]) -> int:
-        value = actions.get(agent, _STAY)
+        """Vocabulary index of `agent`'s action (an index, `Action` or text; absent: wait)."""
+        if agent not in actions:
+            return self.wait_index(agent)
+        value = actions[agent]
         if type(value) is int or isinstance(value, np.integer):
             index = int(value)
-            if not 0 <= index < len(PRIMITIVES):
+            if not 0 <= index < len(self._vocab):
                 raise CoopbenchError(
-                    f"{agent}: action index {index} is out of range 0..{len(PRIMITIVES) - 1}")
+                    f"{agent}: action index {index} is out of range 0..{len(self._vocab) - 1}")
             return index
         return self.to_action(agent, value).index
 
