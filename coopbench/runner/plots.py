@@ -38,7 +38,7 @@ def success_vs_queries(summary: dict[str, Any], path: Path) -> Path:
     cells = summary["cells"]
     algos = sorted({c["algorithm"] for c in cells})
     colours = _colours(algos)
-    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(10, 5.5), dpi=110)
     for algo in algos:
         rows = [c for c in cells if c["algorithm"] == algo]
         x = np.array([c["llm_queries"]["mean"] for c in rows])
@@ -56,7 +56,8 @@ def success_vs_queries(summary: dict[str, Any], path: Path) -> Path:
     ax.set_xlim(left=-0.5)  # 0 queries (no-LLM floors and ceilings) stays visible
     ax.grid(alpha=0.3)
     ax.set_title(_title(summary, "Success vs query rounds"), fontsize=9)
-    ax.legend(fontsize=7, loc="best", title="diamond = mean over tasks", title_fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              title="diamond = mean over tasks", title_fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -82,15 +83,18 @@ def per_task_success(summary: dict[str, Any], path: Path) -> Path:
             ys.append(c["success_rate"])
             lo.append(c["success_rate"] - c["success_ci"][0])
             hi.append(c["success_ci"][1] - c["success_rate"])
-        ax.bar(xs, ys, width=width, color=colours[algo], label=algo,
-               yerr=[lo, hi], capsize=2, error_kw={"elinewidth": 0.8})
+        ax.bar(xs, ys, width=width, color=colours[algo], label=algo, edgecolor=colours[algo],
+               yerr=[lo, hi], capsize=2, error_kw={"elinewidth": 0.8, "alpha": 0.6})
+        for x, y in zip(xs, ys, strict=True):  # the rate, so a 0 bar is still readable
+            ax.text(x, y + 0.01, f"{y:.1f}", ha="center", va="bottom", fontsize=6,
+                    color=colours[algo])
     ax.set_xticks(range(len(tasks)))
     ax.set_xticklabels(tasks, rotation=30, ha="right", fontsize=7)
     ax.set_ylabel("success rate (Wilson 95% CI)")
     ax.set_ylim(0, 1.05)
     ax.grid(axis="y", alpha=0.3)
     ax.set_title(_title(summary, "Success per task"), fontsize=9)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.06), frameon=False)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
