@@ -21,7 +21,6 @@ import statistics
 import time
 
 from coopbench.llm import make
-from coopbench.llm.local import default_threads
 
 ACTIONS = ["up", "down", "left", "right", "stay", "interact"]
 CHOICES = [f"NAME Alice ACTION {a} NAME Bob ACTION {b}" for a in ACTIONS for b in ACTIONS]
@@ -92,10 +91,10 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     model = make("local", cache=False)
     load = time.perf_counter()
-    model.backend.llama()
+    llama, _ = model.backend.llama()
     print(f"model    {model.model_id}")
-    print(f"load     {time.perf_counter() - load:.2f} s   threads {default_threads()} "
-          "(at load; COOPBENCH_LOCAL_THREADS overrides)")
+    print(f"load     {time.perf_counter() - load:.2f} s   threads {llama.n_threads} "
+          "(cores not busy at load; COOPBENCH_LOCAL_THREADS overrides)")
 
     vary = run(model, varying, args.calls, offset=100)
     keep = run(model, stable, args.calls, offset=200)
