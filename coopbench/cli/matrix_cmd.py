@@ -1,10 +1,13 @@
-"""`coopbench matrix SPEC --out DIR`: run a benchmark matrix with a live display, then report."""
+"""`coopbench matrix SPEC --out DIR`: run a benchmark matrix with a live display, then report.
+
+The runner is imported inside the command, so loading the CLI for other commands stays fast.
+"""
 
 from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Group
@@ -21,10 +24,10 @@ from rich.table import Table
 
 from coopbench.cli._common import console, err_console
 from coopbench.cli.report_cmd import print_table, write_files
-from coopbench.runner.budget import BudgetExceeded
-from coopbench.runner.matrix import CellStats, budget_message, run_matrix
-from coopbench.runner.report import algorithm_label, load_runs, summarise
-from coopbench.runner.spec import load_spec
+from coopbench.runner.labels import algorithm_label
+
+if TYPE_CHECKING:
+    from coopbench.runner.matrix import CellStats
 
 MAX_ROWS = 14  # cells shown live; the rest are summarised in one line
 
@@ -133,6 +136,11 @@ def matrix(
                                 help="Write report files and print the table when done."),
 ) -> None:
     """Run every cell of a matrix; finished episodes are skipped on re-run."""
+    from coopbench.runner.budget import BudgetExceeded
+    from coopbench.runner.matrix import budget_message, run_matrix
+    from coopbench.runner.report import load_runs, summarise
+    from coopbench.runner.spec import load_spec
+
     spec = load_spec(spec_path)
     kind = executor.value if executor is not None else None
     if workers and workers > 1 and kind is None and spec.execution.executor == "serial":

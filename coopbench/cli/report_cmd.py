@@ -1,4 +1,8 @@
-"""`coopbench report` and `coopbench compare`: tables, statistics, plots and exports."""
+"""`coopbench report` and `coopbench compare`: tables, statistics, plots and exports.
+
+The statistics stack (numpy, scipy, matplotlib) is imported inside the commands, so that
+loading the CLI for any other command stays fast.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,6 @@ from rich.console import Console
 
 from coopbench.cli._common import console, err_console
 from coopbench.errors import CoopbenchError
-from coopbench.runner import render
-from coopbench.runner.report import load_runs, marl_eval_json, summarise
-from coopbench.runner.store import write_json_atomic
 
 
 class Format(str, Enum):
@@ -27,12 +28,16 @@ class Format(str, Enum):
 
 def print_table(summary: dict[str, Any]) -> None:
     """Rich tables; unwrapped (200 columns) when stdout is a file or pipe, e.g. a log."""
+    from coopbench.runner import render
+
     out = console if console.is_terminal else Console(width=200, file=sys.stdout)
     out.print(render.rich_table(summary))
 
 
 def emit(summary: dict[str, Any], fmt: Format, paper: bool) -> None:
     """Print `summary` to stdout in `fmt` (plain text for every format but `table`)."""
+    from coopbench.runner import render
+
     if fmt is Format.table:
         print_table(summary)
         return
@@ -47,7 +52,10 @@ def emit(summary: dict[str, Any], fmt: Format, paper: bool) -> None:
 
 def write_files(summary: dict[str, Any], data: Any, directory: Path, paper: bool) -> list[Path]:
     """report.md, report.html, summary.json, marl_eval.json and plots/*.png into `directory`."""
+    from coopbench.runner import render
     from coopbench.runner.plots import write_plots
+    from coopbench.runner.report import marl_eval_json
+    from coopbench.runner.store import write_json_atomic
 
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -72,6 +80,8 @@ def report(
     ),
 ) -> None:
     """Per-cell success (Wilson CI), steps/queries/tokens/cost ± SE, IQM and P(improvement)."""
+    from coopbench.runner.report import load_runs, summarise
+
     data = load_runs([run_dir])
     summary = summarise(data)
     emit(summary, fmt, paper)
@@ -89,6 +99,8 @@ def compare(
     ),
 ) -> None:
     """Compare planners across several run directories (cells must not overlap)."""
+    from coopbench.runner.report import load_runs, summarise
+
     data = load_runs(list(run_dirs))
     summary = summarise(data)
     emit(summary, fmt, paper)

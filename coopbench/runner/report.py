@@ -23,28 +23,13 @@ import numpy as np
 
 from coopbench.errors import CoopbenchError
 from coopbench.runner import stats
+from coopbench.runner.labels import SIM_NOTE, algorithm_label, is_simulated
 from coopbench.runner.store import RunStore
 from coopbench.types import EpisodeResult
 
-SIM_MARK = "(sim)"
-SIM_NOTE = (
-    "(sim) = simulated LLM (sim:...): answers come from the env's scripted expert with injected "
-    "errors, not from a language model."
-)
 BOOTSTRAP_REPS = 5000
 POI_REPS = 2000
 RANDOM_STATE = 0
-
-
-def is_simulated(llm: str) -> bool:
-    return llm.startswith("sim:")
-
-
-def algorithm_label(planner: str, llm: str) -> str:
-    """`planner` (no LLM) or `planner @ llm`, marked when the LLM is simulated."""
-    if llm in ("", "none"):
-        return planner
-    return f"{planner} @ {llm}" + (f" {SIM_MARK}" if is_simulated(llm) else "")
 
 
 @dataclass
