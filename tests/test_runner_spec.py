@@ -146,3 +146,15 @@ def test_shipped_matrices_load_and_expand_without_skips():
         assert plan.skipped == [] and plan.tasks, path
     roco = expand(load_spec(Path(__file__).resolve().parents[1] / "benchmarks/read-dv-roco.yaml"))
     assert len({c.env for c in roco.cells}) == 14 and len(roco.cells) == 14 * 9
+
+
+def test_unreachable_ray_cluster_is_one_line_in_seconds(meetgrid, tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = cli("matrix", str(write(tmp_path, GOOD)), "--out", str(tmp_path / "o"),
+                 "--executor", "ray", "--ray-address", f"127.0.0.1:{port}")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert f"cannot reach a Ray cluster at 127.0.0.1:{port}" in result.stderr

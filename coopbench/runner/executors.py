@@ -19,6 +19,7 @@ import contextlib
 import multiprocessing
 import queue
 import signal
+import socket
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
@@ -193,12 +194,15 @@ class RayExecutor:
         self.ctx = ctx
         self.workers = workers
         self._owned = not ray.is_initialized()
+        if self._owned and address:
+            _check_reachable(address)
         if self._owned:
             try:
                 if address:
-                    ray.init(address=address, log_to_driver=False)
+                    ray.init(address=address, log_to_driver=False, logging_level="ERROR")
                 else:
-                    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+                    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                             logging_level="ERROR")
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 where = address or "a local instance"
                 raise CoopbenchError(f"cannot start Ray on {where}: {exc}") from None
@@ -219,6 +223,20 @@ class RayExecutor:
         self._pending = []
         if self._owned:
             self.ray.shutdown()
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail in seconds, with one line, where Ray itself would retry for minutes."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s).close()
+    except ValueError:
+        message = f"bad --ray-address {address!r}: use host:port or ray://host:port"
+        raise CoopbenchError(message) from None
+    except OSError as exc:
+        raise CoopbenchError(f"cannot reach a Ray cluster at {address}: {exc}") from None
 
 
 def make_executor(

@@ -170,7 +170,11 @@ def run_matrix(
         return _finish(store, manifest, outcome, "stopped" if stop else "complete", stop or "")
     ctx = WorkerContext(str(store.root), spec.llm_cache,
                         None if kind == "serial" else spec.execution.llm_concurrency)
-    runner = make_executor(kind, ctx, n_workers, ray_address or spec.execution.ray_address)
+    try:
+        runner = make_executor(kind, ctx, n_workers, ray_address or spec.execution.ray_address)
+    except CoopbenchError as exc:
+        _finish(store, manifest, outcome, "failed", str(exc))
+        raise
     emit("start", {"total": outcome.total, "done": outcome.done_before, "cells": cells,
                    "executor": kind, "workers": n_workers})
     # keep workers busy while this process records results; a budget hands out what is
