@@ -100,7 +100,7 @@ def execute(task: EpisodeTask, allowance: Budget | None, ctx: WorkerContext) -> 
     except Exception as exc:  # a bug in an env or planner: record it, keep the matrix going
         from coopbench.types import EpisodeResult
 
-        last = traceback.format_exception(exc)[-1].strip()
+        last = " ".join(traceback.format_exception(exc)[-1].split())  # one line
         spent = metered.spent if metered else Spend()
         result = EpisodeResult(  # keeps what the failed attempt spent, for the budget
             cell=task.cell, env=task.env_id, planner=task.planner_id, llm=task.llm_spec,
