@@ -196,6 +196,7 @@ def run_matrix(
                 spent = spent + result.spent
                 manifest["spend_abandoned"] = vars(Spend(**manifest.get("spend_abandoned", {}))
                                                    + result.spent)
+                write_json_atomic(store.manifest_path, manifest)  # spent money survives a kill
                 stop = stop or spent.exhausted(budget) or result.abandoned
                 continue
             episode = EpisodeResult.from_json(result.result or {})
