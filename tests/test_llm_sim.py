@@ -78,6 +78,7 @@ def test_sim_calls_are_logged_and_marked_simulated(tmp_path):
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["step"] for r in lines] == [0, 1, 2]
     assert all(r["simulated"] and r["cache_hit"] is False for r in lines)
+    assert {r["details"]["sim"] for r in lines} <= {"expert", "noise"}
     assert all(r["request"]["messages"][1]["content"].startswith("state") for r in lines)
 
 

@@ -177,8 +177,11 @@ class Model:
         }
         if request.oracle is not None:
             record["oracle"] = {"expert": request.oracle.expert}
-        if completion and "sim" in completion.extra:
-            record["sim"] = completion.extra["sim"]
+        if completion:
+            details = {k: v for k, v in completion.extra.items()
+                       if k not in ("retries", "simulated")}
+            if details:  # finish reason, llama.cpp's evaluated tokens, the sim draw, ...
+                record["details"] = details
         self.call_log.append(record)
 
 
