@@ -199,11 +199,10 @@ class RunStore:
         append_jsonl(self.transcripts_path, record)
 
     def append_transcripts(self, records: Iterable[dict[str, Any]]) -> None:
-        """Several transcript lines with one write and one fsync (an episode's steps)."""
+        """An episode's steps with one write, not fsynced: transcripts are written before
+        the episode's line, and a resume drops the lines of episodes that never finished."""
         lines = "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records)
         if not lines:
             return
         with open(self.transcripts_path, "a") as f:
             f.write(lines)
-            f.flush()
-            os.fsync(f.fileno())
