@@ -27,7 +27,9 @@ def collect(
     llm_episodes: int = typer.Option(0, min=0, help="LLM-planner episodes."),
     llm: str = typer.Option("sim:expert?noise=0.4", help="Model spec for the llm source."),
     llm_planner: str = typer.Option("central-v0", help="Planner for the llm source."),
-    explore: float = typer.Option(0.2, min=0.0, max=1.0, help="Random-action chance per agent."),
+    explore: float = typer.Option(0.05, min=0.0, max=1.0, help="Random-action chance per agent."),
+    branch: float = typer.Option(0.3, min=0.0, max=1.0,
+                                 help="Per-step chance of a counterfactual deviation row."),
     gamma: float = typer.Option(0.95, min=0.0, max=1.0, help="Discount of the MC targets."),
     horizon_scale: float = typer.Option(3.0, min=1.0, help="Roll out past the step cap (x cap)."),
     seed: int = typer.Option(0, min=0, help="Seed of the collection."),
@@ -40,7 +42,8 @@ def collect(
     env_id = envs.registry.spec(env).id
     cfg = CollectConfig(env_id, expert_episodes=expert_episodes, reset_episodes=reset_episodes,
                         llm_episodes=llm_episodes, llm=llm, llm_planner=llm_planner,
-                        explore=explore, gamma=gamma, horizon_scale=horizon_scale, seed=seed)
+                        explore=explore, branch=branch, gamma=gamma,
+                        horizon_scale=horizon_scale, seed=seed)
     total = expert_episodes + reset_episodes + llm_episodes
     with _progress() as progress:
         bar = progress.add_task(f"collect {env_id}", total=total, status="")

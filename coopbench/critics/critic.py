@@ -19,7 +19,7 @@ from coopbench.critics.model import QNet
 from coopbench.errors import CoopbenchError
 from coopbench.types import Action
 
-FORMAT = "coopbench-critic/1"
+FORMAT = "coopbench-critic/2"  # bump when the network layout changes
 
 
 def pick_device(device: str) -> torch.device:
@@ -87,10 +87,18 @@ class Critic:
         except Exception as exc:  # torch raises many types for a bad file
             raise CoopbenchError(f"cannot read critic checkpoint {path}: {exc}") from None
         if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-            raise CoopbenchError(f"{path} is not a coopbench critic checkpoint")
+            found = blob.get("format") if isinstance(blob, dict) else None
+            raise CoopbenchError(f"{path} is not a {FORMAT} checkpoint (found {found!r}); "
+                                 "retrain it with `coopbench critic train`")
         meta = blob["meta"]
         net = build_net(meta)
-        net.load_state_dict(blob["state_dict"], strict=False)
+        try:
+            net.load_state_dict(blob["state_dict"], strict=False)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[-1].strip()
+            raise CoopbenchError(
+                f"critic checkpoint {path} does not match its own metadata: {first}"
+            ) from None
         critic = cls(net, meta, pick_device(device))
         if env is not None:
             critic.check_env(env, path)

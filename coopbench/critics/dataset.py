@@ -3,7 +3,10 @@
 Three sources, mixed as configured (read-method.md §2.3):
 
 - `expert`: the env's scripted expert, with `explore` chance per agent and step of a random
-  legal action instead (so non-expert actions appear next to expert ones in the same states);
+  legal action instead, and with `branch` chance per step of a counterfactual row: a random
+  deviation from the expert's joint action, followed by the pure expert to the end and a
+  rewind (`snapshot`/`restore`), so non-expert actions appear next to expert ones in the
+  same states with exact returns;
 - `reset`: a seeded reset, then `reset_steps` uniformly random joint steps to reach states normal
   play does not, then the exploring expert to the end (every step is recorded);
 - `llm`: rollouts of an LLM planner (default central-v0, i.e. ReAd-J's data policy: physical
@@ -44,7 +47,9 @@ class CollectConfig:
     llm_episodes: int = 0  # LLM-planner episodes
     llm: str = "sim:expert?noise=0.4"  # model spec for the llm source
     llm_planner: str = "central-v0"  # planner for the llm source
-    explore: float = 0.2  # per agent and step: random legal action instead of the expert's
+    explore: float = 0.05  # per agent and step: random legal action instead of the expert's
+    branch: float = 0.3  # per step: also try a random deviation, then the pure expert (a
+    #                      counterfactual row with a noise-free return; costs env steps)
     reset_steps: int = 0  # max random steps after a reset (0 = half the env's step cap)
     gamma: float = 0.95  # discount of the Monte-Carlo targets (read-method.md §9.2)
     horizon_scale: float = 3.0  # roll out past the step cap (x cap) when the env takes max_steps
@@ -178,6 +183,39 @@ def _exploring_expert(env, rng: np.random.Generator, explore: float) -> dict[str
     return joint
 
 
+def _deviation(env, rng: np.random.Generator, expert: dict[str, Action]) -> dict[str, Action]:
+    """Each agent keeps the expert's action with probability 1/2; at least one deviates."""
+    joint = dict(expert)
+    agents = list(env.agents)
+    forced = agents[int(rng.integers(len(agents)))]
+    for agent in agents:
+        if agent == forced or rng.random() < 0.5:
+            others = [o for o in env.action_options(agent) if o != expert[agent].text]
+            if others:
+                joint[agent] = env.parse(agent, others[int(rng.integers(len(others)))])
+    return joint
+
+
+def _branch(env, rng: np.random.Generator, gamma: float) -> tuple[np.ndarray, dict, float]:
+    """From the current state: a random deviation, then the pure expert to the end; rewind.
+
+    The return of a deterministic expert continuation is exact, so the row teaches the
+    critic what the deviation costs without the noise that later exploration would add.
+    """
+    snap = env.snapshot()
+    feats = np.asarray(env.features(), dtype=np.float32)
+    joint = _deviation(env, rng, env.expert_joint())
+    rewards = []
+    step_joint = joint
+    while env.agents:
+        _, r, _, _, _ = env.step(step_joint)
+        rewards.append(float(next(iter(r.values()), 0.0)))
+        if env.agents:
+            step_joint = env.expert_joint()
+    env.restore(snap)
+    return feats, joint, discounted_returns(rewards, gamma)[0]
+
+
 Progress = Callable[[str, int], None]
 
 
@@ -213,6 +251,7 @@ def collect(cfg: CollectConfig, progress: Progress | None = None) -> Dataset:
             if planner is not None and source == "llm":
                 planner.reset(env, llm, np.random.default_rng([seed, 1]))
             feats, acts, rews = [], [], []
+            extra: list[tuple[np.ndarray, dict, float]] = []
             while env.agents:
                 if source == "llm":
                     result = planner.act(env)
@@ -223,6 +262,8 @@ def collect(cfg: CollectConfig, progress: Progress | None = None) -> Dataset:
                 elif len(feats) < random_steps:
                     joint = _random_joint(env, rng)
                 else:
+                    if cfg.branch > 0 and rng.random() < cfg.branch:
+                        extra.append(_branch(env, rng, cfg.gamma))
                     joint = _exploring_expert(env, rng, cfg.explore)
                 feats.append(np.asarray(env.features(), dtype=np.float32))
                 acts.append(
@@ -233,10 +274,17 @@ def collect(cfg: CollectConfig, progress: Progress | None = None) -> Dataset:
                 )
                 _, rewards, _, _, _ = env.step(joint)
                 rews.append(float(next(iter(rewards.values()), 0.0)))
+            returns = discounted_returns(rews, cfg.gamma)
+            for f, joint, g in extra:  # counterfactual rows (reward column: NaN, not observed)
+                feats.append(f)
+                acts.append([joint[a].index if a in joint else env.wait_action(a).index
+                             for a in table.agents])
+                rews.append(float("nan"))
+                returns.append(g)
             rows["features"] += feats
             rows["actions"] += acts
             rows["rewards"] += rews
-            rows["returns"] += discounted_returns(rews, cfg.gamma)
+            rows["returns"] += returns
             rows["episode"] += [episode] * len(feats)
             rows["source"] += [SOURCES.index(source)] * len(feats)
             episode += 1

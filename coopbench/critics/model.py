@@ -4,7 +4,8 @@ Input per row: the env's `features()` (normalised with training statistics) and 
 agent in the fixed agent order. A slot holds the agent's action encoding and a presence flag;
 agents outside the prefix are masked (zeros, flag 0). With every agent masked the output is
 the state value V(s), which ReAd-J's default baseline uses (Q(s, all-WAIT)/γ = V(s)).
-Encoders: `structured` (learned verb/object token embeddings, the default) or `text` (frozen
+Encoders: `structured` (learned verb/object token embeddings plus a per-action identity
+embedding, the default) or `text` (frozen
 sentence embeddings of the action texts, precomputed once per vocabulary entry).
 """
 
@@ -40,7 +41,9 @@ class QNet(nn.Module):
             self.text_table = None
             self.verb = nn.Embedding(n_tokens, emb)
             self.obj = nn.Embedding(n_tokens, emb, padding_idx=0)
-            slot = 2 * emb
+            # plus one vector per (agent, action): identity that shared tokens blur
+            self.ident = nn.Embedding(self.n_agents * int(token_table.shape[1]), emb)
+            slot = 3 * emb
         width = feature_dim + self.n_agents * (slot + 1)
         blocks: list[nn.Module] = []
         for _ in range(layers):
@@ -65,7 +68,8 @@ class QNet(nn.Module):
                 obj = (self.obj(objs) * mask).sum(-2) / mask.sum(-2).clamp(min=1.0)
             else:
                 obj = torch.zeros_like(verb)
-            slot = torch.cat([verb, obj], -1)
+            ident = self.ident(agent * self.token_table.shape[1] + idx)
+            slot = torch.cat([verb, obj, ident], -1)
         slot = slot * present
         return torch.cat([slot, present], -1).flatten(1)
 

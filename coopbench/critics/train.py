@@ -34,6 +34,7 @@ class TrainConfig:
     epochs: int = 200  # upper bound; early stopping usually ends sooner
     patience: int = 15  # epochs without validation improvement before stopping
     val_fraction: float = 0.15  # share of episodes held out for validation
+    val_rows: str = "joint"  # early stopping on "joint" rows (Q(s, a)) or "all" prefix rows
     max_seconds: float = 240.0  # wall-clock budget (the demo critic trains in < 5 min on CPU)
     device: str = "auto"  # auto | cpu | cuda[:N]
     threads: int = 1  # CPU threads (small MLPs: syncing threads costs more than it buys)
@@ -42,6 +43,8 @@ class TrainConfig:
     def validate(self) -> None:
         if self.encoder not in ("structured", "text"):
             raise CoopbenchError(f"--encoder {self.encoder!r}: use structured or text")
+        if self.val_rows not in ("joint", "all"):
+            raise CoopbenchError(f"val_rows {self.val_rows!r}: use joint or all")
         if not 0.0 < self.val_fraction < 0.9:
             raise CoopbenchError("--val-fraction must be in (0, 0.9)")
         if self.batch_size < 1 or self.epochs < 1:
@@ -110,7 +113,7 @@ def train(
     train_idx = np.flatnonzero(~is_val)
     with torch.no_grad():
         net.feat_mean.copy_(feats[train_idx].mean(0))
-        net.feat_std.copy_(feats[train_idx].std(0, unbiased=False).clamp(min=1e-3))
+        net.feat_std.copy_(feats[train_idx].std(0, unbiased=False).clamp(min=0.05))
         net.ret_mean.copy_(rets[train_idx].mean())
         net.ret_std.copy_(rets[train_idx].std(unbiased=False).clamp(min=1e-3))
     net.to(device)
@@ -123,6 +126,9 @@ def train(
 
     tr_f, tr_a, tr_y = tensors(~is_val)
     va = tensors(is_val) if is_val.any() else (tr_f, tr_a, tr_y)
+    if cfg.val_rows == "joint":  # masked-prefix targets carry irreducible noise: judge on Q(s, a)
+        full = (va[1] >= 0).all(-1)
+        va = (va[0][full], va[1][full], va[2][full])
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     best, best_state, best_epoch, bad = float("inf"), None, 0, 0
     started, seen, stopped, train_loss = time.perf_counter(), 0, "epochs", float("nan")
