@@ -38,8 +38,9 @@ def collect(
     out: Path = typer.Option(..., "--out", help="Directory for preferences and the call log."),
     pairs: int = typer.Option(500, "--pairs", help="Consecutive state pairs to label."),
     repeats: int = typer.Option(5, "--repeats", help="Answers per pair and agent (K)."),
-    explore: float = typer.Option(0.5, "--explore", help="P(random action) in the rollouts; "
-                                  "1 = random policy, 0 = the scripted expert."),
+    explore: str = typer.Option("0.5", "--explore", help="P(random action) in the rollouts; "
+                                "1 = random policy, 0 = the scripted expert; a comma list: "
+                                "episodes cycle through the values."),
     seed: int = typer.Option(0, "--seed"),
     temperature: float = typer.Option(0.7, "--temperature", help="Sampling temperature."),
     concurrency: int = typer.Option(8, "--concurrency", help="LLM calls in flight at once."),
@@ -52,7 +53,11 @@ def collect(
     from coopbench.credit.preferences import collect as run_collect
 
     spec = envs.registry.spec(env)
-    config = CollectConfig(spec.id, pairs=pairs, repeats=repeats, explore=explore, seed=seed,
+    try:
+        levels = tuple(float(p) for p in explore.split(","))
+    except ValueError:
+        raise CoopbenchError("--explore takes probabilities, e.g. 0.5 or 0.3,0.6,0.9") from None
+    config = CollectConfig(spec.id, pairs=pairs, repeats=repeats, explore=levels, seed=seed,
                            temperature=temperature, concurrency=concurrency,
                            env_kwargs=_kwargs(env_kwargs))
     out.mkdir(parents=True, exist_ok=True)
@@ -73,8 +78,12 @@ def fit(
     out: Path = typer.Option(..., "--out", help="Directory for the potential checkpoint."),
     shared: bool = typer.Option(False, "--shared/--per-agent",
                                 help="One network with an agent id, or one per agent."),
-    hidden: int = typer.Option(64, "--hidden"),
-    steps: int = typer.Option(1500, "--steps", help="Gradient steps."),
+    hidden: int = typer.Option(128, "--hidden"),
+    steps: int = typer.Option(12000, "--steps", help="Gradient steps."),
+    lr: float = typer.Option(2e-3, "--lr"),
+    ignore_inputs: str = typer.Option("", "--ignore-inputs",
+                                      help="Comma-separated observation indices Φ must ignore "
+                                      "(clock-like inputs are dropped anyway)."),
     seed: int = typer.Option(0, "--seed"),
     threads: int = typer.Option(1, "--threads", help="torch CPU threads (be kind: 1)."),
 ) -> None:
@@ -85,7 +94,12 @@ def fit(
 
     torch.set_num_threads(max(1, threads))
     arrays, meta = preferences.load(prefs)
-    config = potential.FitConfig(hidden=hidden, shared=shared, steps=steps, seed=seed)
+    try:
+        ignored = tuple(int(i) for i in ignore_inputs.split(",") if i.strip())
+    except ValueError:
+        raise CoopbenchError("--ignore-inputs takes comma-separated integers") from None
+    config = potential.FitConfig(hidden=hidden, shared=shared, steps=steps, lr=lr, seed=seed,
+                                 ignore_inputs=ignored)
     net, report = potential.fit(arrays, config)
     potential.save(net, out, {
         "env_id": meta["env_id"], "features_version": meta["features_version"],
@@ -110,8 +124,9 @@ def train(
     reward: str = typer.Option("sparse", "--reward", help="sparse | hand | llm"),
     potential: str = typer.Option("", "--potential", help="Potential dir (--reward llm)."),
     shaping_scale: float = typer.Option(1.0, "--shaping-scale", help="Multiplies the shaping."),
-    shaping_gamma: float = typer.Option(-1.0, "--shaping-gamma",
-                                        help="γ in γΦ(s')−Φ(s); negative: the PPO discount."),
+    shaping_gamma: float = typer.Option(1.0, "--shaping-gamma",
+                                        help="γ' in γ'Φ(s')−Φ(s): 1 = plain difference; "
+                                        "negative = the PPO discount."),
     steps: int = typer.Option(200_000, "--steps", help="Total environment steps."),
     num_envs: int = typer.Option(8, "--envs", help="Env copies stepped together."),
     num_steps: int = typer.Option(128, "--rollout", help="Steps per copy per update."),
@@ -148,11 +163,11 @@ def train(
 
     def show(row: dict) -> None:
         metric = "soups" if "soups" in row else "return"
-        value = row.get(metric)
+        text = (f"{metric} {row[metric]:.2f} · success {row['success']:.2f}"
+                if row.get("episodes") else "no episode finished")
         console.print(
-            f"update {row['update']:>4} · {row['env_steps']:>9,} steps · "
-            f"{metric} {'-' if value is None else f'{value:.2f}'} · "
-            f"success {row.get('success', float('nan')):.2f} · {row['steps_per_s']:.0f} steps/s",
+            f"update {row['update']:>4} · {row['env_steps']:>9,} steps · {text} · "
+            f"{row['steps_per_s']:.0f} steps/s",
             highlight=False,
         )
 
@@ -173,10 +188,12 @@ def plot(
     metric: str = typer.Option("return", "--metric", help="return | success | soups | ..."),
     threshold: float = typer.Option(None, "--threshold", help="Draw and report this level."),
     title: str = typer.Option("", "--title"),
+    summary: Path = typer.Option(None, "--summary", help="Also write per-run numbers as JSON."),
 ) -> None:
     """Plot learning curves (mean and min-max over seeds) of several groups of runs."""
-    from coopbench.credit.curves import first_crossing, load_rows
+    from coopbench.credit.curves import first_crossing, load_rows, smoothed
     from coopbench.credit.curves import plot as draw
+    from coopbench.runner.store import write_json_atomic
 
     groups: dict[str, list[Path]] = {}
     for item in runs:
@@ -189,9 +206,26 @@ def plot(
                 raise CoopbenchError(f"{p} has no learning curve (curves.jsonl)")
         groups[label] = paths
     draw(groups, metric, out, threshold=threshold, title=title)
-    if threshold is not None:
-        for label, paths in groups.items():
-            hits = [first_crossing(load_rows(p), metric, threshold) for p in paths]
-            text = ", ".join("never" if h is None else f"{h:,}" for h in hits)
-            console.print(f"{label}: first reaches {metric} ≥ {threshold} at [{text}] steps")
+    numbers: dict = {"metric": metric, "threshold": threshold, "groups": {}}
+    for label, paths in groups.items():
+        runs_out = []
+        for p in paths:
+            rows = load_rows(p)
+            steps, values = smoothed(rows, metric)
+            runs_out.append({
+                "run": str(p), "env_steps": rows[-1]["env_steps"],
+                "final": float(values[-1]) if len(values) else None,
+                "best": float(values.max()) if len(values) else None,
+                "first_crossing": (first_crossing(rows, metric, threshold)
+                                   if threshold is not None else None),
+            })
+        numbers["groups"][label] = runs_out
+        if threshold is not None:
+            text = ", ".join("never" if r["first_crossing"] is None
+                             else f"{r['first_crossing']:,}" for r in runs_out)
+            totals = ", ".join(f"{r['env_steps']:,}" for r in runs_out)
+            console.print(f"{label}: first reaches {metric} ≥ {threshold} at [{text}] steps "
+                          f"(of {totals})")
+    if summary is not None:
+        write_json_atomic(summary, numbers)
     console.print(f"→ {out}")

@@ -124,7 +124,8 @@ def plot(groups: dict[str, Iterable[Path]], metric: str, out: Path | str, *,
     ax.set_xlabel("environment steps")
     ax.set_ylabel(metric)
     ax.set_title(title)
-    ax.legend(loc="upper left")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     out = Path(out)

@@ -48,7 +48,7 @@ class TrainConfig:
     reward: str = "sparse"  # sparse | hand | llm
     potential: str = ""  # potential checkpoint directory (reward = llm)
     shaping_scale: float = 1.0  # multiplies the shaping term (hand or llm)
-    shaping_gamma: float = -1.0  # γ in γΦ(s') − Φ(s); < 0: the PPO discount (Ng et al.)
+    shaping_gamma: float = 1.0  # γ' in γ'Φ(s') − Φ(s): 1 = the plain difference; < 0: PPO's γ
     total_steps: int = 200_000  # environment steps (one joint step of one env copy = 1)
     num_envs: int = 8  # env copies stepped together
     num_steps: int = 128  # steps per copy per update

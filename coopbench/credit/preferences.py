@@ -42,7 +42,8 @@ class CollectConfig:
     env_id: str
     pairs: int = 500  # transitions sampled (each is asked once per agent, `repeats` times)
     repeats: int = 5  # K: answers per (pair, agent); their agreement is the confidence
-    explore: float = 0.5  # per agent and step: P(random legal action) vs the scripted expert
+    explore: tuple[float, ...] = (0.5,)  # per agent and step: P(random legal action) vs the
+    # scripted expert; several values: episodes cycle through them (a wider state coverage)
     episodes: int = 0  # rollout episodes to sample from (0: enough for `pairs`, at least 4)
     seed: int = 0
     temperature: float = 0.7  # >0 so a real model's K answers can differ
@@ -69,7 +70,7 @@ def _pad(obs: dict[str, Any], agents: list[str], dim: int) -> np.ndarray:
 
 
 def rollouts(env: Any, config: CollectConfig, rng: np.random.Generator) -> list[Transition]:
-    """Transitions of epsilon-expert rollouts (`explore` = 1: uniformly random legal actions)."""
+    """Transitions of epsilon-expert rollouts (explore 1: uniformly random legal actions)."""
     agents = list(env.possible_agents)
     dim = max(int(np.prod(env.observation_space(a).shape)) for a in agents)
     out: list[Transition] = []
@@ -80,12 +81,13 @@ def rollouts(env: Any, config: CollectConfig, rng: np.random.Generator) -> list[
     ):
         episode += 1
         obs, _ = env.reset(seed=config.seed * 100_003 + episode)
+        explore = config.explore[(episode - 1) % len(config.explore)]
         while env.agents:
             snap = env.snapshot()
-            expert = env.expert_joint() if config.explore < 1.0 else {}
+            expert = env.expert_joint() if explore < 1.0 else {}
             joint = {}
             for agent in env.agents:
-                if config.explore >= 1.0 or rng.random() < config.explore:
+                if explore >= 1.0 or rng.random() < explore:
                     options = env.action_options(agent)
                     joint[agent] = env.parse(agent, options[int(rng.integers(len(options)))])
                 else:
@@ -138,8 +140,9 @@ def collect(config: CollectConfig, llm: LLM, out_dir: Path | str) -> dict[str, A
     """Sample pairs, ask every agent's question K times, write the results; return the meta."""
     if config.pairs < 1 or config.repeats < 1:
         raise CoopbenchError("--pairs and --repeats must be at least 1")
-    if not 0.0 <= config.explore <= 1.0:
-        raise CoopbenchError("--explore must lie in [0, 1]")
+    config.explore = tuple(float(p) for p in config.explore)
+    if not config.explore or not all(0.0 <= p <= 1.0 for p in config.explore):
+        raise CoopbenchError("--explore takes probabilities in [0, 1]")
     out = Path(out_dir)
     env = envs.make(config.env_id, **config.env_kwargs)
     agents = list(env.possible_agents)
@@ -212,6 +215,7 @@ def collect(config: CollectConfig, llm: LLM, out_dir: Path | str) -> dict[str, A
             np.abs(progress[:, :, 0] - progress[:, :, 1]) <= config.tie_tolerance)),
         "progress_measure": getattr(measure, "__name__", "task_progress"),
     }
+    meta = json.loads(json.dumps(meta))  # what a reader of collect.json will see
     write_json_atomic(out / META, meta)
     return meta
 

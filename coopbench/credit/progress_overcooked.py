@@ -5,16 +5,19 @@ careful reader of `describe()` would judge. With n = ingredients per soup (class
 
     team(s)  = (n + 4) · soups delivered
              + max over pots of: k ingredients in a pot that is not cooking -> k;
-                                 cooking -> n + 1 + fraction cooked; ready -> n + 2
-             + per agent holding: an ingredient 0.5; a dish 0.5 while a pot is cooking or
-               ready (else 0.25); a soup n + 3
+                                 cooking -> n + 1 + fraction cooked; ready -> n + 2;
+                                 a soup that is not the recipe (e.g. cooking started with
+                                 too few onions: it earns nothing) -> 0
+             + per agent holding: an ingredient 0.5 while some pot can still take it (else
+               0); a dish 0.5 while a pot is cooking or ready (else 0.25); a soup n + 3
     agent i: progress_i(s) = team(s) + 0.2 · (1 − d_i / (d_max + 1))
 
 where d_i is the motion planner's cost for agent i to reach and face its next target (from what
 it holds: ingredient -> a pot; dish -> a pot; soup -> the serving window; nothing -> a dish
 dispenser if a pot is cooking or ready and nobody holds a dish, a full pot to start cooking,
-else an ingredient dispenser). Every step of a delivery raises the measure by at least 0.05,
-and the 0.2 positioning term can never outweigh a step of the recipe.
+else an ingredient dispenser; an ingredient no pot can take -> an empty counter). Every step
+of a delivery raises the measure by at least 0.05, and the 0.2 positioning term can never
+outweigh a step of the recipe.
 """
 
 from __future__ import annotations
@@ -26,11 +29,22 @@ from coopbench.envs.overcooked.kitchen import held, pot_soup, pot_status
 DISTANCE_WEIGHT = 0.2
 
 
-def _pot_stage(state: Any, pos: Any, n: int) -> float:
+def _on_recipe(names: list[str], recipe: list[str], complete: bool) -> bool:
+    """`names` is the recipe (complete) or could still become it (not complete)."""
+    if complete:
+        return sorted(names) == sorted(recipe)
+    return all(names.count(i) <= recipe.count(i) for i in set(names))
+
+
+def _pot_stage(state: Any, pos: Any, recipe: list[str]) -> float:
     soup = pot_soup(state, pos)
     if soup is None:
         return 0.0
+    n = len(recipe)
     status = pot_status(state, pos)
+    names = [i.name for i in soup._ingredients]
+    if not _on_recipe(names, recipe, complete=status != "filling"):
+        return 0.0
     if status == "ready":
         return n + 2.0
     if status == "cooking":
@@ -45,32 +59,52 @@ def team_progress(env: Any) -> float:
     statuses = [pot_status(state, p) for p in kitchen.pots]
     cooking = any(s in ("cooking", "ready") for s in statuses)
     value = (n + 4.0) * env.soups_delivered
-    value += max((_pot_stage(state, p, n) for p in kitchen.pots), default=0.0)
+    value += max((_pot_stage(state, p, kitchen.recipe) for p in kitchen.pots), default=0.0)
+    room = _pots_with_room(state, kitchen)
     for player in state.players:
         item = held(player)
         if item == "soup":
-            value += n + 3.0
+            names = [i.name for i in player.held_object._ingredients]
+            value += n + 3.0 if _on_recipe(names, kitchen.recipe, complete=True) else 0.5
         elif item == "dish":
             value += 0.5 if cooking else 0.25
-        elif item is not None:
+        elif item is not None and any(_takes(state, p, kitchen.recipe, item) for p in room):
             value += 0.5
     return value
+
+
+def _takes(state: Any, pos: Any, recipe: list[str], item: str) -> bool:
+    soup = pot_soup(state, pos)
+    names = [] if soup is None else [i.name for i in soup._ingredients]
+    return _on_recipe([*names, item], recipe, complete=False)
+
+
+def _pots_with_room(state: Any, kitchen: Any) -> list[Any]:
+    """Pots that are empty or filling (not cooking, not ready)."""
+    return [p for p in kitchen.pots if pot_status(state, p) in ("empty", "filling")]
+
+
+def _full(state: Any, pos: Any, recipe: list[str]) -> bool:
+    soup = pot_soup(state, pos)
+    return soup is not None and _on_recipe([i.name for i in soup._ingredients], recipe, True)
 
 
 def _targets(env: Any, i: int) -> list[Any]:
     kitchen, state = env.kitchen, env.state
     item = held(state.players[i])
-    n = len(kitchen.recipe)
     if item == "soup":
         return list(kitchen.mdp.get_serving_locations())
-    if item is not None:  # an ingredient or a dish goes to a pot
+    if item == "dish":
         return list(kitchen.pots)
+    if item is not None:  # an ingredient: into a pot that takes it, else down on a counter
+        takers = [p for p in _pots_with_room(state, kitchen)
+                  if _takes(state, p, kitchen.recipe, item)]
+        return takers or [c for c in kitchen.counters if c not in state.objects]
     statuses = {p: pot_status(state, p) for p in kitchen.pots}
     someone_has_dish = any(held(p) == "dish" for p in state.players)
     if not someone_has_dish and any(s in ("cooking", "ready") for s in statuses.values()):
         return list(kitchen.dispensers("dish"))
-    full = [p for p, s in statuses.items()
-            if s == "filling" and len(pot_soup(state, p)._ingredients) >= n]
+    full = [p for p, s in statuses.items() if s == "filling" and _full(state, p, kitchen.recipe)]
     if full:
         return full
     return [d for ing in kitchen.ingredients for d in kitchen.dispensers(ing)]
