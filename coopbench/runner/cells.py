@@ -94,12 +94,14 @@ class Plan:
     cells: list[Cell]
     skipped: list[dict[str, str]]  # {"env", "planner", "reason"}
     tasks: list[EpisodeTask]
+    specs: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> registry Spec JSON
 
     def to_json(self) -> dict[str, Any]:
         return {
             "cells": [{"env": c.env, "planner": c.planner, "llm": c.llm} for c in self.cells],
             "skipped": self.skipped,
             "episodes": len(self.tasks),
+            "specs": self.specs,  # what each id was (flags, defaults, providing package)
         }
 
 
@@ -142,4 +144,5 @@ def expand(spec: MatrixSpec, source: str = "<spec>") -> Plan:
         for episode in range(spec.episodes_per_seed)
         for c in cells
     ]
-    return Plan(cells, skipped, tasks)
+    specs = {s.id: s.to_json() for s, _ in [*env_specs, *planner_specs]}
+    return Plan(cells, skipped, tasks, specs)
