@@ -69,6 +69,10 @@ def test_summary_numbers_follow_the_seed_as_unit(run_dir):
     assert {s["planner"] for s in summary["skipped"]} == {"meetgrid/peeker-v0"}
     [poi] = summary["improvement"]
     assert poi["tasks"] == 2 and 0 <= poi["low"] <= poi["p"] <= poi["high"] <= 1
+    solved = summary["solved_by"][central["algorithm"]]
+    assert solved["episodes"] == 12 and solved["steps"] == sorted(solved["steps"])
+    assert len(solved["steps"]) == sum(e.success for e in episodes
+                                       if e.planner == "llm/central-v0")
 
 
 def test_every_format_marks_simulated_results(run_dir):
@@ -93,6 +97,7 @@ def test_report_writes_files_plots_and_a_marl_eval_export(run_dir):
     assert invoke("report", str(run_dir), "--format", "md", "--paper")[0] == 0
     for name in ("report.md", "report.html", "summary.json", "marl_eval.json",
                  "plots/success_vs_queries.png", "plots/per_task_success.png",
+                 "plots/solved_within.png",
                  "plots/paper_table.png"):
         path = run_dir / name
         assert path.exists() and path.stat().st_size > 0, name

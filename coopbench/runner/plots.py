@@ -5,6 +5,8 @@
   planner's mean over tasks.
 - `per_task_success.png`: grouped bars of success rate per task and algorithm with Wilson
   95% intervals.
+- `solved_within.png`: the fraction of episodes solved within k interaction steps and within
+  q LLM query rounds, per algorithm (sample-efficiency curves).
 - `paper_table.png` (optional): the SR / NQ / ES grid laid out like the ReAd paper's tables.
 """
 
@@ -101,6 +103,34 @@ def per_task_success(summary: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def solved_curves(summary: dict[str, Any], path: Path) -> Path:
+    """Fraction of episodes solved within k interaction steps, and within q LLM queries."""
+    curves = summary["solved_by"]
+    colours = _colours(sorted(curves))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), dpi=110, sharey=True)
+    for ax, key, label in ((axes[0], "steps", "interaction steps"),
+                           (axes[1], "queries", "LLM query rounds")):
+        right = max((max(c[key]) for c in curves.values() if c[key]), default=1.0) * 1.05
+        for algo, curve in curves.items():
+            if not curve["episodes"]:
+                continue
+            xs = np.array(curve[key], dtype=float)
+            frac = np.arange(1, xs.size + 1) / curve["episodes"]
+            end = frac[-1] if frac.size else 0.0  # never solved: a flat line at 0
+            ax.step(np.concatenate([[0], xs, [right]]), np.concatenate([[0], frac, [end]]),
+                    where="post", color=colours[algo], label=algo)
+        ax.set_xlabel(f"{label} used")
+        ax.grid(alpha=0.3)
+        ax.set_ylim(0, 1.02)
+    axes[0].set_ylabel("fraction of episodes solved (all tasks and seeds)")
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle(_title(summary, "Solved within a budget"), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def paper_table(summary: dict[str, Any], path: Path) -> Path:
     tasks, algos, grid = paper_grid(summary)
     fig_w = 1.8 + 1.5 * len(algos)
@@ -123,7 +153,8 @@ def write_plots(summary: dict[str, Any], directory: Path, paper: bool = False) -
     if not summary["cells"]:
         return []
     paths = [success_vs_queries(summary, directory / "success_vs_queries.png"),
-             per_task_success(summary, directory / "per_task_success.png")]
+             per_task_success(summary, directory / "per_task_success.png"),
+             solved_curves(summary, directory / "solved_within.png")]
     if paper:
         paths.append(paper_table(summary, directory / "paper_table.png"))
     return paths

@@ -169,6 +169,23 @@ def aggregates(episodes: list[EpisodeResult]) -> tuple[list[dict], list[dict]]:
     return rows, improvement
 
 
+def solved_by(episodes: list[EpisodeResult]) -> dict[str, dict[str, Any]]:
+    """Per algorithm: the steps and queries each successful episode needed (sorted), for
+    "fraction solved within k steps / q queries" curves (all tasks and seeds pooled)."""
+    groups: dict[str, list[EpisodeResult]] = defaultdict(list)
+    for e in episodes:
+        if e.error is None:
+            groups[algorithm_label(e.planner, e.llm)].append(e)
+    return {
+        algo: {
+            "episodes": len(eps),
+            "steps": sorted(e.interaction_steps for e in eps if e.success),
+            "queries": sorted(e.llm_queries for e in eps if e.success),
+        }
+        for algo, eps in sorted(groups.items())
+    }
+
+
 def summarise(data: RunData) -> dict[str, Any]:
     cells = cell_rows(data.episodes)
     agg, improvement = aggregates(data.episodes)
@@ -182,6 +199,7 @@ def summarise(data: RunData) -> dict[str, Any]:
         "cells": cells,
         "aggregates": agg,
         "improvement": improvement,
+        "solved_by": solved_by(data.episodes),
         "skipped": data.skipped,
         "notes": notes,
         "statistics": {
