@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from coopbench.errors import ConfigError, CoopbenchError
-from coopbench.runner.matrix import run_matrix
+from coopbench.runner.matrix import dry_run, run_matrix
 from coopbench.runner.report import load_runs, summarise
 from coopbench.runner.spec import load_spec, parse_spec
 from coopbench.runner.store import RunStore, read_jsonl
@@ -99,6 +99,8 @@ def test_rerun_of_a_finished_matrix_runs_nothing_and_extending_seeds_runs_only_n
     again = run_matrix(load_spec(path), out, source=str(path), resume=True)
     assert again.ran == 0 and again.done_before == 9 and results(out) == before
     path.write_text(SPEC.replace("0-9", "0-3"))
+    plan, done = dry_run(load_spec(path), out)  # what a run would do, writing nothing
+    assert len(plan.tasks) == 12 and len(done) == 9
     more = run_matrix(load_spec(path), out, source=str(path))
     assert more.ran == 3 and len(set(keys(out))) == len(keys(out)) == 12
 
@@ -110,6 +112,8 @@ def test_incompatible_spec_change_and_bad_resume_are_refused(meetgrid, tmp_path)
     path.write_text(SPEC.replace("0-9", "0") + "caps: {max_steps: 5}\n")
     with pytest.raises(ConfigError, match=r"changed incompatibly.*caps\.max_steps: None -> 5"):
         run_matrix(load_spec(path), out, source=str(path))
+    with pytest.raises(ConfigError, match="changed incompatibly"):
+        dry_run(load_spec(path), out)
     with pytest.raises(CoopbenchError, match="holds no matrix run to resume"):
         run_matrix(load_spec(path), tmp_path / "empty", source=str(path), resume=True)
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Group
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -118,6 +119,29 @@ class LiveDisplay:
             self.live = None
 
 
+def show_plan(spec: Any, out: Path, source: str) -> None:
+    """What `matrix` would run: cells with episodes done/total, skipped cells and why."""
+    from coopbench.runner.matrix import dry_run, group_of
+
+    plan, done = dry_run(spec, out, source)
+    table = Table(title=f"{spec.name}: {len(plan.cells)} cells", title_justify="left")
+    for name in ("task", "algorithm", "episodes", "done"):
+        table.add_column(name)
+    totals: dict[tuple[str, str, str], list[int]] = {}
+    for t in plan.tasks:
+        entry = totals.setdefault(group_of(t), [0, 0])
+        entry[0] += 1
+        entry[1] += t.key in done
+    for (env, planner, llm), (n, k) in totals.items():
+        table.add_row(env, escape(algorithm_label(planner, llm)), str(n), str(k))
+    console.print(table)
+    for s in plan.skipped:
+        console.print(f"skipped {s['env']} × {s['planner']}: {s['reason']}", highlight=False)
+    left = sum(t.key not in done for t in plan.tasks)
+    console.print(f"{left} of {len(plan.tasks)} episodes left to run into {out}",
+                  highlight=False)
+
+
 def matrix(
     spec_path: Path = typer.Argument(..., help="Matrix spec (YAML), e.g. benchmarks/quick.yaml."),
     out: Path = typer.Option(..., "--out", help="Run directory (created; re-running resumes)."),
@@ -134,6 +158,8 @@ def matrix(
     ),
     report: bool = typer.Option(True, "--report/--no-report",
                                 help="Write report files and print the table when done."),
+    dry_run: bool = typer.Option(False, "--dry-run",
+                                 help="List cells, skipped cells and what is left; run nothing."),
 ) -> None:
     """Run every cell of a matrix; finished episodes are skipped on re-run."""
     from coopbench.runner.budget import BudgetExceeded
@@ -142,6 +168,9 @@ def matrix(
     from coopbench.runner.spec import load_spec
 
     spec = load_spec(spec_path)
+    if dry_run:
+        show_plan(spec, out, str(spec_path))
+        return
     kind = executor.value if executor is not None else None
     if workers and workers > 1 and kind is None and spec.execution.executor == "serial":
         kind = "process"  # --workers 2 on a serial spec means: run two at once

@@ -109,6 +109,21 @@ def _diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> str:
     return "; ".join(changes)
 
 
+def dry_run(spec: MatrixSpec, out: Path | str, source: str = "<spec>") -> tuple[Plan, set]:
+    """(plan, keys already done in `out`), checking compatibility; writes nothing."""
+    plan = expand(spec, source)
+    store = RunStore(out)
+    manifest = store.read_manifest() if store.root.is_dir() else None
+    if manifest is not None and manifest.get("fingerprint") not in (
+        None, fingerprint(spec.fingerprint_parts())
+    ):
+        changed = _diff(manifest.get("fingerprint_parts", {}), spec.fingerprint_parts())
+        raise ConfigError(f"{source} changed incompatibly since {store.root} was started "
+                          f"({changed}); restore the spec or use a new --out")
+    episodes, _ = store.read_episodes() if manifest is not None else ([], [])
+    return plan, {(e.cell, e.episode) for e in episodes if e.error is None}
+
+
 def compact_transcripts(store: RunStore, done: set[tuple[str, int]]) -> int:
     """Drop transcript lines of episodes that never finished (they will be played again)."""
     path = store.transcripts_path
