@@ -236,3 +236,77 @@ def test_a_crashing_planner_is_recorded_retried_and_replaced_once_fixed(meetgrid
     assert run_matrix(spec, out).ran == 2  # errored episodes are played again
     cell = results(out)["cells"][0]
     assert cell["errors"] == 0 and cell["success_rate"] == 1.0 and cell["seeds"] == 2
+
+
+def test_a_dying_worker_process_stops_the_matrix_cleanly(meetgrid, tmp_path):
+    from coopbench import planners
+    from coopbench.planners.baseline import ExpertPlanner
+
+    class Dying(ExpertPlanner):
+        def act(self, env):
+            if self.rng.random() < 0.5:
+                os._exit(3)  # what an OOM kill or a native crash looks like from outside
+            return super().act(env)
+
+    planners.registry.ids()
+    planners.register("meetgrid/dying-v0", Dying, flags={"needs_llm": False})
+    spec = parse_spec({"name": "dying", "envs": ["meetgrid/meet-v0"], "seeds": list(range(8)),
+                       "planners": ["meetgrid/dying-v0"]})
+    out = tmp_path / "run"
+    with pytest.raises(CoopbenchError, match="a worker process died"):
+        run_matrix(spec, out, executor="process", workers=2)
+    assert RunStore(out).read_manifest()["status"] == "failed"
+    before = keys(out)
+    assert len(before) == len(set(before)) < 8
+    planners.register("meetgrid/dying-v0", ExpertPlanner, flags={"needs_llm": False})
+    assert run_matrix(spec, out, executor="process", workers=2).status == "complete"
+    assert sorted(keys(out)) == sorted(set(keys(out))) and len(keys(out)) == 8
+
+
+def children_of(pid):
+    found = []
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                with open(f"/proc/{stat}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(stat))
+    return found
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_sigkill_of_a_process_pool_run_leaves_no_workers_and_resumes(meetgrid, tmp_path):
+    path = write_spec(tmp_path, SPEC.replace("0-9", "0-5"))
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coopbench", "matrix", str(path), "--out", str(out),
+         "--workers", "2", "--no-report"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    episodes_file = out / "episodes.jsonl"
+    while proc.poll() is None and not (
+        episodes_file.exists() and episodes_file.read_bytes().count(b"\n") >= 3
+    ):
+        time.sleep(0.005)
+    workers = children_of(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert len(workers) == 2
+    deadline = time.monotonic() + 60
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(w) for w in workers)  # orphaned workers notice and exit
+    assert cli("matrix", str(path), "--out", str(out), "--workers", "2",
+               "--no-report").returncode == 0
+    done = keys(out)
+    assert len(done) == len(set(done)) == 18

@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import queue
+import os
 import signal
 import socket
+import threading
+import time
 import traceback
 from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -149,35 +153,68 @@ class SerialExecutor:
         self._queue.clear()
 
 
-def _ignore_sigint() -> None:
-    """Ctrl-C reaches the whole process group; only the matrix process handles it."""
+def _worker_init() -> None:
+    """Ctrl-C reaches the whole process group: only the matrix process handles it. A worker
+    whose matrix process died (SIGKILL) exits within a second instead of lingering."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="coopbench-parent-watch", daemon=True).start()
 
 
 class ProcessExecutor:
-    """A pool of forked worker processes (each keeps its LLM loaded between episodes)."""
+    """A pool of forked worker processes (each keeps its LLM loaded between episodes).
+
+    A worker that dies (killed, out of memory, a crash in native code) breaks the pool; the
+    matrix then stops with one line and the run directory stays resumable.
+    """
 
     def __init__(self, ctx: WorkerContext, workers: int) -> None:
         self.ctx = ctx
         self.workers = workers
-        self._done: queue.Queue[Outcome] = queue.Queue()
-        self._pool = multiprocessing.get_context("fork").Pool(
-            processes=workers, initializer=_ignore_sigint
+        self._futures: dict[Future, EpisodeTask] = {}
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+            initializer=_worker_init,
         )
+        self._pool.submit(_ready).result()  # fork every worker now, before any display thread
 
     def submit(self, task: EpisodeTask, allowance: Budget | None) -> None:
-        def failed(exc: BaseException) -> None:  # only if the pool itself breaks
-            self._done.put(Outcome(task.key, fatal=f"worker process failed: {exc!r}"))
-
-        self._pool.apply_async(execute, (task, allowance, self.ctx),
-                               callback=self._done.put, error_callback=failed)
+        self._futures[self._pool.submit(execute, task, allowance, self.ctx)] = task
 
     def next_done(self) -> Outcome:
-        return self._done.get()
+        done, _ = wait(self._futures, return_when=FIRST_COMPLETED)
+        future = done.pop()
+        task = self._futures.pop(future)
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            return Outcome(task.key, fatal=(
+                "a worker process died (killed, out of memory or a crash in native code); "
+                "finished episodes are saved: run the same command again to resume"
+            ))
 
     def close(self) -> None:
-        self._pool.terminate()
-        self._pool.join()
+        if not self._futures:  # nothing in flight: a normal end
+            self._pool.shutdown(wait=True)
+            return
+        # stop the episodes still in flight (the executor has no public terminate)
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+            process.join(timeout=10)
+        self._futures.clear()
+
+
+def _ready() -> bool:
+    return True
 
 
 class RayExecutor:
