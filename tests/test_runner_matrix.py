@@ -310,3 +310,26 @@ def test_sigkill_of_a_process_pool_run_leaves_no_workers_and_resumes(meetgrid, t
                "--no-report").returncode == 0
     done = keys(out)
     assert len(done) == len(set(done)) == 18
+
+
+def test_ctrl_c_stops_with_one_line_and_marks_the_run_interrupted(meetgrid, tmp_path):
+    path = write_spec(tmp_path, SPEC.replace("0-9", "0-5"))
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coopbench", "matrix", str(path), "--out", str(out),
+         "--workers", "2", "--no-report"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    episodes_file = out / "episodes.jsonl"
+    while proc.poll() is None and not (
+        episodes_file.exists() and episodes_file.read_bytes().count(b"\n") >= 2
+    ):
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert stderr.strip().splitlines()[-1].startswith("error: interrupted; finished episodes")
+    assert "Traceback" not in stderr
+    assert RunStore(out).read_manifest()["status"] == "interrupted"
+    assert cli("matrix", str(path), "--out", str(out), "--no-report").returncode == 0
+    assert len(set(keys(out))) == len(keys(out)) == 18

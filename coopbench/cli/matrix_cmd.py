@@ -178,6 +178,12 @@ def matrix(
     try:
         outcome = run_matrix(spec, out, source=str(spec_path), executor=kind, workers=workers,
                              ray_address=ray_address, resume=resume, listener=display)
+    except KeyboardInterrupt:
+        display.stop()
+        err_console.print(f"[red]error:[/red] interrupted; finished episodes are saved in {out}: "
+                          "run the same command again to resume", highlight=False,
+                          soft_wrap=True)
+        raise typer.Exit(130) from None
     finally:
         display.stop()
     skipped = outcome.plan.skipped
