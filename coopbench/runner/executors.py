@@ -37,7 +37,7 @@ from coopbench.runner.budget import BudgetExceeded, EndpointSlots, MeteredLLM, S
 from coopbench.runner.single import EpisodeTask, run_task
 from coopbench.runner.spec import Budget
 from coopbench.runner.store import RunStore
-from coopbench.types import StepRecord
+from coopbench.types import EpisodeResult, StepRecord
 
 EXECUTORS = ("serial", "process", "ray")
 
@@ -102,8 +102,6 @@ def execute(task: EpisodeTask, allowance: Budget | None, ctx: WorkerContext) -> 
     except CoopbenchError as exc:
         return Outcome(task.key, spent=metered.spent if metered else Spend(), fatal=str(exc))
     except Exception as exc:  # a bug in an env or planner: record it, keep the matrix going
-        from coopbench.types import EpisodeResult
-
         last = " ".join(traceback.format_exception(exc)[-1].split())  # one line
         spent = metered.spent if metered else Spend()
         result = EpisodeResult(  # keeps what the failed attempt spent, for the budget
