@@ -155,8 +155,10 @@ def test_threshold_schedules(meetgrid, critic_path):
     from coopbench.planners.read import ReadJPlanner
 
     logs = ReadJPlanner(eps0=-0.2)
+    logs.scale = 2.0  # the critic's return std (threshold_units="std")
+    assert logs.agent_threshold() == -0.4
     assert [logs.relax(t) for t in (-0.2, -0.4, 0.0)] == [-0.4, -0.8, 0.0]
-    paper = ReadJPlanner(threshold_schedule="paper", alpha0=1.0)
+    paper = ReadJPlanner(threshold_schedule="paper", alpha0=1.0, threshold_units="raw")
     paper.alpha = 0.5
     paper.start_threshold()
     assert paper.agent_threshold() == 1.0 and paper.relax(1.0) == 0.5

@@ -106,6 +106,8 @@ def evaluate(
     states: int = typer.Option(200, min=1, help="Held-out states to score."),
     seed: int = typer.Option(10_000, min=0, help="First held-out seed."),
     min_rank: float = typer.Option(0.0, help="Exit 1 if the joint ranking is below this."),
+    oracle: bool = typer.Option(False, "--oracle", help="Also roll out both actions for their "
+                                "true returns (how often the expert really is better)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """How often the critic ranks the expert's action above a random one."""
@@ -116,7 +118,7 @@ def evaluate(
 
     model = Critic.load(critic)
     env_id = envs.registry.spec(env).id if env else model.meta["env_id"]
-    report = run_eval(model, EvalConfig(env_id, states, seed))
+    report = run_eval(model, EvalConfig(env_id, states, seed, oracle=oracle))
     if as_json:
         print_json(report.to_json())
     else:
@@ -126,5 +128,11 @@ def evaluate(
             f"{report.joint_rank:.1%} of {report.states} held-out states "
             f"(mean Q gap {report.mean_gap:+.3f}); per agent (ReAd-S prefixes): {per_agent}"
         )
+        if report.agreement is not None:
+            console.print(
+                f"true returns (roll-outs): the expert's action is really better in "
+                f"{report.expert_truly_better:.1%} of these states; the critic orders "
+                f"{report.agreement:.1%} of the pairs as the true returns do"
+            )
     if report.joint_rank < min_rank:
         raise typer.Exit(1)

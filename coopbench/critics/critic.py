@@ -72,6 +72,11 @@ class Critic:
         self.gamma = float(meta["gamma"])
 
     @property
+    def return_scale(self) -> float:
+        """Standard deviation of the training returns (the unit of scale-free thresholds)."""
+        return float(self.net.ret_std)
+
+    @property
     def agents(self) -> list[str]:
         return self.table.agents
 

@@ -24,6 +24,7 @@ class EvalConfig:
     states: int = 200  # held-out states to score
     seed: int = 10_000  # first evaluation seed (collection uses small seeds)
     explore: float = 0.2  # the exploring expert's random-action chance between states
+    oracle: bool = False  # also roll both actions out (then the expert) for their true returns
     env_kwargs: dict = field(default_factory=dict)
 
 
@@ -34,6 +35,8 @@ class EvalReport:
     joint_rank: float  # P(Q(s, expert) > Q(s, random joint))
     prefix_rank: dict[str, float]  # per agent, ReAd-S's local comparison
     mean_gap: float  # mean Q(s, expert) - Q(s, random)
+    expert_truly_better: float | None = None  # oracle: P(true G(expert) > true G(random))
+    agreement: float | None = None  # oracle: P(critic orders the pair as the true returns do)
 
     def to_json(self) -> dict:
         return self.__dict__.copy()
@@ -46,10 +49,25 @@ def _random_other(env, agent: str, avoid: str, rng: np.random.Generator):
     return env.parse(agent, others[int(rng.integers(len(others)))])
 
 
+def true_return(env, joint, gamma: float) -> float:
+    """Discounted return of `joint` then the pure expert to the end; the env is rewound."""
+    snap = env.snapshot()
+    g, discount, step = 0.0, 1.0, joint
+    while env.agents:
+        _, rewards, _, _, _ = env.step(step)
+        g += discount * float(next(iter(rewards.values()), 0.0))
+        discount *= gamma
+        if env.agents:
+            step = env.expert_joint()
+    env.restore(snap)
+    return g
+
+
 def evaluate(critic: Critic, cfg: EvalConfig) -> EvalReport:
     env = envs.make(cfg.env_id, **cfg.env_kwargs)
     rng = np.random.default_rng(cfg.seed)
     wins = gaps = n = 0
+    truly = agree = decided = 0
     prefix_wins = {a: 0 for a in critic.agents}
     prefix_n = {a: 0 for a in critic.agents}
     episode = 0
@@ -71,6 +89,13 @@ def evaluate(critic: Critic, cfg: EvalConfig) -> EvalReport:
                     wins += int(q_exp > q_rnd)
                     gaps += float(q_exp - q_rnd)
                     n += 1
+                    if cfg.oracle:
+                        g_exp = true_return(env, expert, critic.gamma)
+                        g_rnd = true_return(env, other, critic.gamma)
+                        truly += int(g_exp > g_rnd + 1e-9)
+                        if abs(g_exp - g_rnd) > 1e-9:
+                            decided += 1
+                            agree += int((q_exp > q_rnd) == (g_exp > g_rnd))
                     prefix: dict = {}
                     for agent in critic.agents:
                         if agent not in env.agents:
@@ -100,4 +125,6 @@ def evaluate(critic: Critic, cfg: EvalConfig) -> EvalReport:
         joint_rank=wins / max(n, 1),
         prefix_rank={a: prefix_wins[a] / max(prefix_n[a], 1) for a in critic.agents},
         mean_gap=gaps / max(n, 1),
+        expert_truly_better=truly / max(n, 1) if cfg.oracle else None,
+        agreement=agree / max(decided, 1) if cfg.oracle else None,
     )

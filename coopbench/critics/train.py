@@ -34,6 +34,7 @@ class TrainConfig:
     epochs: int = 200  # upper bound; early stopping usually ends sooner
     patience: int = 15  # epochs without validation improvement before stopping
     val_fraction: float = 0.15  # share of episodes held out for validation
+    balance: float = 0.5  # weight rows by (action frequency)^-balance: rare actions count more
     val_rows: str = "joint"  # early stopping on "joint" rows (Q(s, a)) or "all" prefix rows
     max_seconds: float = 240.0  # wall-clock budget (the demo critic trains in < 5 min on CPU)
     device: str = "auto"  # auto | cpu | cuda[:N]
@@ -74,6 +75,28 @@ def prefix_rows(actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     cols = np.arange(n_agents)
     masked[cols[None, :] >= k[:, None]] = -1
     return index, masked
+
+
+def action_weights(actions: torch.Tensor, power: float) -> torch.Tensor:
+    """Per row: mean over present agents of count(agent, action)^-power, normalised to mean 1.
+
+    An expert's data holds each useful action many times and each mistake a few times; without
+    reweighting the network can fit the mistakes' values poorly and still have a low loss.
+    """
+    if power <= 0:
+        return torch.ones(actions.shape[0])
+    weights = torch.zeros(actions.shape[0])
+    present = torch.zeros(actions.shape[0])
+    for j in range(actions.shape[1]):
+        col = actions[:, j].cpu()
+        mask = col >= 0
+        if not mask.any():
+            continue
+        _, inverse, counts = torch.unique(col[mask], return_inverse=True, return_counts=True)
+        weights[mask] += counts[inverse].float() ** -power
+        present[mask] += 1
+    weights = torch.where(present > 0, weights / present.clamp(min=1), weights[present > 0].mean())
+    return weights / weights.mean()
 
 
 EpochCallback = Callable[[int, float, float], None]
@@ -125,6 +148,7 @@ def train(
         return (feats[base].to(device), torch.as_tensor(acts, device=device), target.to(device))
 
     tr_f, tr_a, tr_y = tensors(~is_val)
+    tr_w = action_weights(tr_a, cfg.balance).to(device)
     va = tensors(is_val) if is_val.any() else (tr_f, tr_a, tr_y)
     if cfg.val_rows == "joint":  # masked-prefix targets carry irreducible noise: judge on Q(s, a)
         full = (va[1] >= 0).all(-1)
@@ -140,7 +164,7 @@ def train(
         total = 0.0
         for start in range(0, perm.shape[0], cfg.batch_size):
             b = perm[start : start + cfg.batch_size]
-            loss = torch.nn.functional.mse_loss(net(tr_f[b], tr_a[b]), tr_y[b])
+            loss = (tr_w[b] * (net(tr_f[b], tr_a[b]) - tr_y[b]) ** 2).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

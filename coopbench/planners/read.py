@@ -50,8 +50,9 @@ class ReadConfig(LLMPlannerConfig):
     critic: str = "auto"  # checkpoint path | "auto" (shipped, else cached, else train) | "train"
     critic_device: str = "cpu"  # where scoring runs (tiny MLP: CPU is fastest per call)
     threshold_schedule: str = "logs"  # "logs" (ε₀ doubles per rejection) | "paper" (α halves)
-    eps0: float = -0.1  # initial threshold for "logs" (per task in the logs, -1.5..0)
-    alpha0: float = 0.1  # initial α for "paper" (> 0)
+    eps0: float = -0.02  # initial threshold for "logs" (per task in the logs, -1.5..0)
+    alpha0: float = 0.02  # initial α for "paper" (> 0)
+    threshold_units: str = "std"  # eps0/alpha0 in units of the critic's return std, or "raw"
     max_refinements: int = 10  # critic rejections per agent (S) / per re-plan (J) before at_cap
     at_cap: str = "best"  # "best" (highest-scored proposal) | "last" | "wait" (consume step)
     baseline: str = "value"  # ReAd-J: "value" = V(s) | "wait" = Q(s, all-WAIT)/γ
@@ -67,6 +68,8 @@ class ReadConfig(LLMPlannerConfig):
             raise ConfigError(f"{planner}: at_cap must be best, last or wait")
         if self.baseline not in ("value", "wait"):
             raise ConfigError(f"{planner}: baseline must be value or wait")
+        if self.threshold_units not in ("std", "raw"):
+            raise ConfigError(f"{planner}: threshold_units must be std or raw")
         if self.threshold_schedule == "paper" and self.alpha0 <= 0:
             raise ConfigError(f"{planner}: the paper's schedule needs alpha0 > 0")
         if self.max_refinements < 1:
@@ -94,7 +97,9 @@ class ReadPlanner(LLMPlanner):
             device=self.cfg.critic_device,
             train_seconds=self.cfg.train_seconds,
         )
-        self.alpha = self.cfg.alpha0 / 2  # doubled at the start of the first step
+        # scores are in return units, which differ by task (a soup is worth 20, a cube 1)
+        self.scale = self.critic.return_scale if self.cfg.threshold_units == "std" else 1.0
+        self.alpha = self.cfg.alpha0 * self.scale / 2  # doubled at the start of the first step
 
     # -- thresholds -----------------------------------------------------------------------
 
@@ -105,7 +110,9 @@ class ReadPlanner(LLMPlanner):
 
     def agent_threshold(self) -> float:
         """Logs: ε₀ again for every agent and re-plan. Paper: wherever α has got to."""
-        return self.alpha if self.cfg.threshold_schedule == "paper" else self.cfg.eps0
+        if self.cfg.threshold_schedule == "paper":
+            return self.alpha
+        return self.cfg.eps0 * self.scale
 
     def relax(self, threshold: float) -> float:
         if self.cfg.threshold_schedule == "paper":
