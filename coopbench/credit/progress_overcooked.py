@@ -5,7 +5,8 @@ careful reader of `describe()` would judge. With n = ingredients per soup (class
 
     team(s)  = (n + 4) · soups delivered
              + max over pots of: k ingredients in a pot that is not cooking -> k;
-                                 cooking -> n + 1 + fraction cooked; ready -> n + 2;
+                                 cooking or ready -> n + 1 (waiting for the soup to cook
+                                 is not progress anyone makes, so the ranker calls it SAME);
                                  a soup that is not the recipe (e.g. cooking started with
                                  too few onions: it earns nothing) -> 0
              + per agent holding: an ingredient 0.5 while some pot can still take it (else
@@ -45,10 +46,8 @@ def _pot_stage(state: Any, pos: Any, recipe: list[str]) -> float:
     names = [i.name for i in soup._ingredients]
     if not _on_recipe(names, recipe, complete=status != "filling"):
         return 0.0
-    if status == "ready":
-        return n + 2.0
-    if status == "cooking":
-        return n + 1.0 + soup._cooking_tick / max(soup.cook_time, 1)
+    if status in ("ready", "cooking"):
+        return n + 1.0
     return float(len(soup._ingredients))
 
 
