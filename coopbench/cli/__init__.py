@@ -84,5 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail(str(exc), 2)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
-    if isinstance(status, int) and status:  # `--help` and `typer.Exit(n)` end up here
+    if status == 130:  # click turns Ctrl-C into Abort and, outside standalone mode, into 130
+        _fail("interrupted", 130)
+    if isinstance(status, int) and status:  # `typer.Exit(n)` ends up here
         sys.exit(status)
