@@ -23,7 +23,6 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/coopbench matrix benchmarks/quick.yaml --out results/runs/quick
-	$(VENV)/bin/coopbench report results/runs/quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
