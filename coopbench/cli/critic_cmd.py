@@ -66,6 +66,7 @@ def train(
     patience: int = typer.Option(15, min=1, help="Early-stopping patience (epochs)."),
     val_fraction: float = typer.Option(0.15, help="Episodes held out for validation."),
     max_seconds: float = typer.Option(240.0, min=1.0, help="Wall-clock budget."),
+    balance: float = typer.Option(0.5, min=0.0, help="Row weight (action count)^-balance."),
     seed: int = typer.Option(0, min=0),
 ) -> None:
     """Train a prefix-masked Q critic with early stopping; save a checkpoint."""
@@ -78,7 +79,8 @@ def train(
 
     cfg = TrainConfig(encoder=encoder, hidden=hidden, layers=layers, lr=lr,
                       batch_size=batch_size, epochs=epochs, patience=patience,
-                      val_fraction=val_fraction, max_seconds=max_seconds, device=device, seed=seed)
+                      val_fraction=val_fraction, max_seconds=max_seconds, device=device,
+                      balance=balance, seed=seed)
     cfg.validate()
     chosen = pick_device(device)
     why = "" if device != "auto" else (

@@ -1,0 +1,70 @@
+"""Per env x planner: SR, NQ per episode and per success, ES, and the ReAd-vs-baseline verdicts.
+
+Usage: python results/read-sim/table.py <run dir> [<run dir> ...] > table.md
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+PAIRS = (("read/read-j-v0", "llm/central-v0"), ("read/read-s-v0", "llm/roco-v0"))
+
+
+def load(dirs: list[str]) -> dict[tuple[str, str], list[dict]]:
+    cells: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for d in dirs:
+        for line in (Path(d) / "episodes.jsonl").read_text().splitlines():
+            try:
+                e = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if e.get("error") is None:
+                cells[(e["env"], e["planner"])].append(e)
+    return cells
+
+
+def stats(eps: list[dict]) -> dict[str, float]:
+    n = len(eps)
+    succ = sum(bool(e["success"]) for e in eps)
+    nq = [e["llm_queries"] for e in eps]
+    mean = sum(nq) / n
+    se = math.sqrt(sum((x - mean) ** 2 for x in nq) / (n - 1) / n) if n > 1 else 0.0
+    return {"n": n, "sr": succ / n, "succ": succ, "nq": mean, "nq_se": se,
+            "nq_succ": sum(nq) / succ if succ else math.inf,
+            "es": sum(e["interaction_steps"] for e in eps) / n,
+            "pf": sum(e["parse_failures"] for e in eps) / n,
+            "vf": sum(e["verify_failures"] for e in eps) / n}
+
+
+def main() -> None:
+    cells = load(sys.argv[1:])
+    envs = sorted({env for env, _ in cells})
+    print("| env | planner | seeds | SR | NQ/episode (± SE) | NQ per success | ES | parse fails/ep | verify fails/ep |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    table = {}
+    for env in envs:
+        for planner in sorted(p for e, p in cells if e == env):
+            s = stats(cells[(env, planner)])
+            table[(env, planner)] = s
+            per = "∞" if math.isinf(s["nq_succ"]) else f"{s['nq_succ']:.1f}"
+            print(f"| {env} | {planner} | {s['n']} | {s['sr']:.2f} | {s['nq']:.1f} ± {s['nq_se']:.1f}"
+                  f" | {per} | {s['es']:.1f} | {s['pf']:.1f} | {s['vf']:.1f} |")
+    print()
+    print("| env | comparison | higher SR | fewer NQ per success |")
+    print("|---|---|---|---|")
+    for env in envs:
+        for ours, base in PAIRS:
+            if (env, ours) in table and (env, base) in table:
+                a, b = table[(env, ours)], table[(env, base)]
+                print(f"| {env} | {ours.split('/')[1]} vs {base.split('/')[1]} | "
+                      f"{'yes' if a['sr'] > b['sr'] else 'no'} ({a['sr']:.2f} vs {b['sr']:.2f}) | "
+                      f"{'yes' if a['nq_succ'] < b['nq_succ'] else 'no'} "
+                      f"({a['nq_succ']:.1f} vs {b['nq_succ']:.1f}) |")
+
+
+if __name__ == "__main__":
+    main()
