@@ -113,7 +113,7 @@ def fit(
     console.print(
         f"fitted {'shared' if shared else 'per-agent'} potentials on {report['pairs']} pairs · "
         f"held-out label accuracy {'-' if acc is None else f'{acc:.2f}'} · "
-        f"rank correlation with progress [{rho_text}] → {out}"
+        f"rank correlation with progress ({rho_text}) → {out}", markup=False
     )
 
 
@@ -224,8 +224,8 @@ def plot(
             text = ", ".join("never" if r["first_crossing"] is None
                              else f"{r['first_crossing']:,}" for r in runs_out)
             totals = ", ".join(f"{r['env_steps']:,}" for r in runs_out)
-            console.print(f"{label}: first reaches {metric} ≥ {threshold} at [{text}] steps "
-                          f"(of {totals})")
+            console.print(f"{label}: first reaches {metric} ≥ {threshold} at ({text}) steps "
+                          f"(of {totals})", markup=False)
     if summary is not None:
         write_json_atomic(summary, numbers)
     console.print(f"→ {out}")

@@ -33,3 +33,20 @@ coopbench credit plot "llm=$OUT/llm-s0,$OUT/llm-s1,$OUT/llm-s2" \
     "sparse=$OUT/sparse-s0,$OUT/sparse-s1,$OUT/sparse-s2" --metric soups --threshold 1 \
     --title "cramped_room, classic, primitive: PPO soups per episode" \
     --out results/credit/soups.png --summary results/credit/summary.json
+
+# Setting B (after A collapsed): the same potential, PPO with longer rollouts, 4 epochs,
+# lr 5e-4 and entropy 0.03; one hand-shaped reference run (Overcooked's own shaping).
+B="--envs 8 --rollout 256 --lr 5e-4 --epochs 4 --ent-coef 0.03 --steps 2000000"
+for seed in 0 1 2; do
+  coopbench credit train --env overcooked/cramped_room-v0 --reward llm \
+      --potential "$OUT/potential" --shaping-scale 3 $B --seed "$seed" --out "$OUT/b/llm-l3-s$seed"
+  coopbench credit train --env overcooked/cramped_room-v0 --reward sparse $B --seed "$seed" \
+      --out "$OUT/b/sparse-s$seed"
+done
+coopbench credit train --env overcooked/cramped_room-v0 --reward hand $B --seed 0 \
+    --out "$OUT/b/hand-s0"
+coopbench credit plot "llm=$OUT/b/llm-l3-s0,$OUT/b/llm-l3-s1,$OUT/b/llm-l3-s2" \
+    "sparse=$OUT/b/sparse-s0,$OUT/b/sparse-s1,$OUT/b/sparse-s2" "hand (reference)=$OUT/b/hand-s0" \
+    --metric soups --threshold 1 \
+    --title "cramped_room classic, primitive: setting B (rollout 256, ent 0.03)" \
+    --out results/credit/soups-b.png --summary results/credit/summary-b.json
