@@ -23,6 +23,16 @@ def test_discounted_returns_and_prefix_rows():
     assert masked[:4].tolist() == [[-1, -1, -1], [3, -1, -1], [3, 4, -1], [3, 4, 5]]
 
 
+def test_rare_actions_weigh_more():
+    from coopbench.critics.train import action_weights
+
+    acts = torch.tensor([[0, 1], [0, 1], [0, 1], [2, 1], [-1, -1]])
+    w = action_weights(acts, 1.0)
+    assert w.mean().item() == pytest.approx(1.0)
+    assert w[3] > w[0] and torch.allclose(w[:3], w[0].expand(3))
+    assert torch.equal(action_weights(acts, 0.0), torch.ones(5))
+
+
 def test_action_tokens_split_verbs_and_objects():
     assert tokens_of("PICK blue_square PLACE panel2") == ["pick", "blue", "square", "place",
                                                           "panel2"]
@@ -100,8 +110,9 @@ def test_cli_collect_train_eval(meetgrid, tmp_path, capsys):
           "--device", "auto"])
     out = capsys.readouterr().out
     assert "training on " in out and ckpt.exists()
-    main(["critic", "eval", "--critic", str(ckpt), "--states", "10", "--json"])
-    assert '"joint_rank"' in capsys.readouterr().out
+    main(["critic", "eval", "--critic", str(ckpt), "--states", "10", "--json", "--oracle"])
+    out = capsys.readouterr().out
+    assert '"joint_rank"' in out and '"agreement"' in out
     with pytest.raises(SystemExit) as exit_:
         main(["critic", "train", "--data", str(data), "--out", str(ckpt), "--device", "tpu"])
     assert exit_.value.code == 2
