@@ -43,7 +43,8 @@ def stats(eps: list[dict]) -> dict[str, float]:
 def main() -> None:
     cells = load(sys.argv[1:])
     envs = sorted({env for env, _ in cells})
-    print("| env | planner | seeds | SR | NQ/episode (± SE) | NQ per success | ES | parse fails/ep | verify fails/ep |")
+    print("| env | planner | seeds | SR | NQ/episode (± SE) | NQ per success | ES "
+          "| parse fails/ep | verify fails/ep |")
     print("|---|---|---|---|---|---|---|---|---|")
     table = {}
     for env in envs:
@@ -51,8 +52,9 @@ def main() -> None:
             s = stats(cells[(env, planner)])
             table[(env, planner)] = s
             per = "∞" if math.isinf(s["nq_succ"]) else f"{s['nq_succ']:.1f}"
-            print(f"| {env} | {planner} | {s['n']} | {s['sr']:.2f} | {s['nq']:.1f} ± {s['nq_se']:.1f}"
-                  f" | {per} | {s['es']:.1f} | {s['pf']:.1f} | {s['vf']:.1f} |")
+            print(f"| {env} | {planner} | {s['n']} | {s['sr']:.2f} "
+                  f"| {s['nq']:.1f} ± {s['nq_se']:.1f} | {per} | {s['es']:.1f} | {s['pf']:.1f} "
+                  f"| {s['vf']:.1f} |")
     print()
     print("| env | comparison | higher SR | fewer NQ per success |")
     print("|---|---|---|---|")
