@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from coopbench.critics.critic import Critic
+from coopbench.critics.critic import FORMAT, Critic
 from coopbench.critics.encoding import ActionTable
 from coopbench.errors import CoopbenchError
 
@@ -27,7 +27,8 @@ def cache_path(env: Any) -> Path:
     from coopbench.llm.paths import cache_root
 
     stem = checkpoint_name(env.spec.id)[:-3]
-    tag = f"{ActionTable.from_env(env).digest()}-f{env.features_version}"
+    layout = FORMAT.rsplit("/", 1)[1]  # a new network layout must not load an old cache file
+    tag = f"{ActionTable.from_env(env).digest()}-f{env.features_version}-c{layout}"
     return cache_root() / "critics" / f"{stem}-{tag}.pt"
 
 
@@ -65,7 +66,10 @@ def resolve_critic(
             return Critic.load(shipped, env, device)
         cached = cache_path(env)
         if cached.exists():
-            return Critic.load(cached, env, device)
+            try:
+                return Critic.load(cached, env, device)
+            except CoopbenchError as exc:  # a cache is disposable: retrain rather than stop
+                print(f"coopbench: ignoring cached critic ({exc})", file=sys.stderr)
     critic = train_on_demand(env, cache_path(env), train_seconds)
     critic.check_env(env)
     return critic
