@@ -11,6 +11,14 @@ from __future__ import annotations
 class CoopbenchError(Exception):
     """A problem the user can fix; shown as one line, exit status 2."""
 
+    exit_status = 2
+
+
+class Interrupted(CoopbenchError):
+    """The user pressed Ctrl-C; the message says what was kept. Exit status 130."""
+
+    exit_status = 130
+
 
 class UnknownIdError(CoopbenchError, KeyError):
     """An environment, planner or other registered id does not exist."""

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     except CoopbenchError as exc:
         if _state["debug"]:
             raise
-        _fail(str(exc), 2)
+        _fail(str(exc), exc.exit_status)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     if status == 130:  # click turns Ctrl-C into Abort and, outside standalone mode, into 130

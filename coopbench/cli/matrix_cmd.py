@@ -25,6 +25,7 @@ from rich.table import Table
 
 from coopbench.cli._common import console, err_console
 from coopbench.cli.report_cmd import print_table, write_files
+from coopbench.errors import Interrupted
 from coopbench.runner.labels import algorithm_label
 
 if TYPE_CHECKING:
@@ -180,10 +181,8 @@ def matrix(
                              ray_address=ray_address, resume=resume, listener=display)
     except KeyboardInterrupt:
         display.stop()
-        err_console.print(f"[red]error:[/red] interrupted; finished episodes are saved in {out}: "
-                          "run the same command again to resume", highlight=False,
-                          soft_wrap=True)
-        raise typer.Exit(130) from None
+        raise Interrupted(f"interrupted; finished episodes are saved in {out}: "
+                          "run the same command again to resume") from None
     finally:
         display.stop()
     skipped = outcome.plan.skipped
