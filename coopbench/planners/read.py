@@ -127,6 +127,20 @@ class ReadPlanner(LLMPlanner):
             return proposals[-1]
         return max(proposals, key=lambda p: p.score)
 
+    def verified(
+        self, ctx: StepContext, env: LanguageEnv, joint: dict, env_feedback: list[str]
+    ) -> bool:
+        """Physically verify a plan that passed the critic; a failure becomes feedback."""
+        problems = env.verify(joint)
+        if not problems:
+            return True
+        ctx.verify_failures += 1
+        ctx.feedback_rounds += 1
+        text = "\n".join(f.message for f in problems)
+        ctx.note("feedback", kind="verify", message=text)
+        env_feedback.append(f"This plan failed:\n{texts_of(joint)}\n{text}")
+        return False
+
     def base_sections(self, env: LanguageEnv, instruction: str) -> list[str | None]:
         return [
             P.section("Task", env.task_prompt()),
@@ -160,17 +174,9 @@ class ReadJPlanner(ReadPlanner):
                 if chosen is None:
                     break
                 joint = chosen.action
-                problems = env.verify(joint)
-                if not problems:
+                if self.verified(ctx, env, joint, env_feedback):
                     self.remember(env, chat, joint)
                     return ctx.result(joint)
-                ctx.verify_failures += 1
-                ctx.feedback_rounds += 1
-                text = "\n".join(f.message for f in problems)
-                ctx.note("feedback", kind="verify", message=text)
-                env_feedback.append(
-                    f"This plan failed:\n{texts_of(joint)}\n{text}"
-                )
                 earlier += chat
         except QueryCapReached:
             ctx.note("cap", message=f"query cap {ctx.cap} reached; all agents WAIT")
@@ -290,17 +296,9 @@ class ReadSPlanner(ReadPlanner):
                     plan[agent] = chosen.action if chosen else env.wait_action(agent)
                     prev_q = self.critic.q(feats, plan)
                 joint = {a: plan[a] for a in env.agents}
-                problems = env.verify(joint)
-                if not problems:
+                if self.verified(ctx, env, joint, env_feedback):
                     self.remember(env, chat, joint)
                     return ctx.result(joint)
-                ctx.verify_failures += 1
-                ctx.feedback_rounds += 1
-                text = "\n".join(f.message for f in problems)
-                ctx.note("feedback", kind="verify", message=text)
-                env_feedback.append(
-                    f"This plan failed:\n{texts_of(joint)}\n{text}"
-                )
         except QueryCapReached:
             ctx.note("cap", message=f"query cap {ctx.cap} reached; all agents WAIT")
         wait = self.wait_all(env)
