@@ -68,12 +68,17 @@ def train(
     max_seconds: float = typer.Option(240.0, min=1.0, help="Wall-clock budget."),
     balance: float = typer.Option(0.5, min=0.0, help="Row weight (action count)^-balance."),
     seed: int = typer.Option(0, min=0),
+    potential: Path = typer.Option(None, "--potential", help="A `coopbench credit fit` "
+                                   "checkpoint: add its per-agent potential shaping to the "
+                                   "MC targets (team target = mean over agents)."),
+    potential_scale: float = typer.Option(1.0, "--potential-scale",
+                                          help="λ of the shaping λ(γΦ_i(s') − Φ_i(s))."),
 ) -> None:
     """Train a prefix-masked Q critic with early stopping; save a checkpoint."""
     import torch
 
     from coopbench.critics.critic import pick_device
-    from coopbench.critics.dataset import Dataset
+    from coopbench.critics.dataset import Dataset, shape_returns
     from coopbench.critics.train import TrainConfig
     from coopbench.critics.train import train as run_train
 
@@ -86,7 +91,12 @@ def train(
     why = "" if device != "auto" else (
         " (CUDA found)" if chosen.type == "cuda" else " (no CUDA device found)")
     console.print(f"training on {chosen}{why}; torch {torch.__version__}")
-    dataset = Dataset.concat([Dataset.load(p) for p in data])
+    parts = [Dataset.load(p) for p in data]
+    if potential is not None:  # shaped per part: replay needs each part's own seeds
+        parts = [shape_returns(p, potential, potential_scale) for p in parts]
+        console.print(f"MC targets shaped with the potential {potential} (scale "
+                      f"{potential_scale:g}, team target = mean over agents)")
+    dataset = Dataset.concat(parts)
     with _progress() as progress:
         bar = progress.add_task("train", total=epochs, status="")
 

@@ -128,7 +128,7 @@ def train(
         "gamma": data.meta["gamma"],
         "feature_dim": int(data.features.shape[1]),
         "hparams": asdict(cfg),
-        "dataset": {k: data.meta[k] for k in ("config", "episodes") if k in data.meta},
+        "dataset": {k: data.meta[k] for k in ("config", "episodes", "shaping") if k in data.meta},
     }
     net = build_net(meta)
     feats = torch.as_tensor(data.features)
