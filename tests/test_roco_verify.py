@@ -161,10 +161,13 @@ def test_feasible_sweep_and_dump_put_the_cube_in_the_bin():
     env = make("roco/sweep-y1g1-v0", jitter=1.0)
     env.step(plan(env, Alice="MOVE green_cube_1", Bob="MOVE green_cube_1"))
     _, rewards, *_ = env.step(plan(env, Bob="SWEEP green_cube_1"))
-    assert env.where("green_cube_1") == "dustpan" and rewards["Bob"] == 0.0
+    # ReAd's Sweep reward: +1 when a target cube is swept into the dustpan, not when dumped
+    assert env.where("green_cube_1") == "dustpan" and rewards["Bob"] == 1.0
     assert "green_cube_1" in env.world.touched_by_broom()  # pushed by contact
+    assert "green_cube_1" not in env.completed()  # success still needs it in the bin
     _, rewards, *_ = env.step(plan(env, Alice="DUMP"))
-    assert env.where("green_cube_1") == "trash_bin" and rewards["Alice"] == 1.0
+    assert env.where("green_cube_1") == "trash_bin" and rewards["Alice"] == 0.0
+    assert "green_cube_1" in env.completed()
     assert math.dist(env.world.position("green_cube_1"), (11.0, 13.0)) < 20.0
 
 

@@ -108,6 +108,10 @@ class RocoEnv(VocabularyEnv):
     def completed(self) -> set[str]:
         """Units done now (cubes in the bin, items stacked in order, cubes on target)."""
 
+    def rewarded(self) -> set[str]:
+        """Units that earn +1 the first time they appear here; by default the completed ones."""
+        return self.completed()
+
     @abstractmethod
     def decorations(self) -> list[tuple[str, Any, tuple[int, int, int], str]]:
         """Static things to draw: (kind 'rect'|'circle', geometry, colour, label)."""
@@ -119,7 +123,7 @@ class RocoEnv(VocabularyEnv):
         self.state = {"done": [], "history": []}
         self._build_scene()
         self.world.settle(2)
-        self.state["done"] = sorted(self.completed())
+        self.state["done"] = sorted(self.rewarded())
 
     def _jittered(self, point: kin.Point, angle: float = 0.0) -> tuple[kin.Point, float]:
         """The level's position, moved up to 2*jitter cm and turned up to 10*jitter degrees."""
@@ -289,7 +293,7 @@ class RocoEnv(VocabularyEnv):
             agent, message = problem
             return 0.0, [Feedback(agent, "execution", message + " The scene was rewound.")]
         self.state["history"].append({a: joint[a].text for a in joint})
-        done = self.completed()
+        done = self.rewarded()
         new = [u for u in sorted(done) if u not in self.state["done"]]
         self.state["done"] = sorted(set(self.state["done"]) | done)
         return float(len(new)), []

@@ -263,6 +263,14 @@ class SweepFloorEnv(RocoEnv):
             if is_target(c) and math.dist(self.world.position(c), BIN) <= BIN_TOLERANCE
         }
 
+    def rewarded(self) -> set[str]:
+        """ReAd's Sweep reward: +1 when a target cube is first swept into the dustpan.
+
+        Success still needs every target in the bin; rewarding the sweep (not the DUMP) keeps
+        the scripted expert, which dumps once at the end, optimal for any discount.
+        """
+        return {c for c in self.units() if self.where(c) != "table"}
+
     def features(self) -> np.ndarray:
         """Per cube slot (9): x, y, on table, in dustpan, in bin, is target; then robots."""
         values: list[float] = []
