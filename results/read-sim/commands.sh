@@ -19,5 +19,9 @@ $C collect --env overcooked/cramped_room-read-v0 --out data/cramped.npz --expert
 $C train --data data/cramped.npz --balance 0 --out coopbench/critics/pretrained/overcooked__cramped_room-read-v0.pt  # balance 0.5 gave ReAd-J SR 0.0 here, 0 gave 0.2
 # The comparison and its tables
 .venv/bin/coopbench matrix results/read-sim/matrix.yaml --out results/runs/read-sim
+# Sweep rows re-run after Sweep's reward became ReAd's (+1 per target swept into the dustpan)
+# and its critic was retrained; table/report = the other tasks' episodes of the full run + these
+.venv/bin/coopbench matrix results/read-sim/matrix-sweep.yaml --out results/runs/read-sim-sweep --workers 2
+.venv/bin/coopbench critic eval --critic coopbench/critics/pretrained/roco__sweep-y2g2-v0.pt --states 200 --oracle
 .venv/bin/coopbench report results/runs/read-sim --format md --paper --no-files > results/read-sim/report.md
 .venv/bin/python results/read-sim/table.py results/runs/read-sim > results/read-sim/table.md
