@@ -80,6 +80,20 @@ class StepContext:
     def note(self, entry_type: str, **data: Any) -> None:
         self.transcript.append({"type": entry_type, **data})
 
+    def parse_failed(self, exc: ParseError, **data: Any) -> None:
+        """Count an unparseable reply as a parse failure and a feedback round."""
+        self.parse_failures += 1
+        self.feedback_rounds += 1
+        self.note("feedback", kind="parse", **data, message=str(exc))
+
+    def verify_failed(self, problems: list) -> str:
+        """Count a physically infeasible plan; returns the feedback text for the LLM."""
+        self.verify_failures += 1
+        self.feedback_rounds += 1
+        text = "\n".join(f.message for f in problems)
+        self.note("feedback", kind="verify", message=text)
+        return text
+
     def result(self, joint: dict[str, Action]) -> PlanResult:
         return PlanResult(
             joint=joint,
@@ -161,19 +175,14 @@ class LLMPlanner(Planner):
         try:
             joint = parse_joint(env, reply, agents)
         except ParseError as exc:
-            ctx.parse_failures += 1
-            ctx.feedback_rounds += 1
-            ctx.note("feedback", kind="parse", message=str(exc))
+            ctx.parse_failed(exc)
             return None, (
                 f"Your previous response:\n{reply.strip()}\nIt could not be parsed: "
                 f"{exc} Please re-format your answer."
             )
         problems = env.verify(joint)
         if problems:
-            ctx.verify_failures += 1
-            ctx.feedback_rounds += 1
-            text = "\n".join(f.message for f in problems)
-            ctx.note("feedback", kind="verify", message=text)
+            text = ctx.verify_failed(problems)
             plan = P.plan_lines({a: x.text for a, x in joint.items()})
             return None, f"This plan failed:\n{plan}\n{text}\nPlease propose a different plan."
         return joint, ""

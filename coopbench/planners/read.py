@@ -134,10 +134,7 @@ class ReadPlanner(LLMPlanner):
         problems = env.verify(joint)
         if not problems:
             return True
-        ctx.verify_failures += 1
-        ctx.feedback_rounds += 1
-        text = "\n".join(f.message for f in problems)
-        ctx.note("feedback", kind="verify", message=text)
+        text = ctx.verify_failed(problems)
         env_feedback.append(f"This plan failed:\n{texts_of(joint)}\n{text}")
         return False
 
@@ -225,9 +222,7 @@ class ReadJPlanner(ReadPlanner):
             try:
                 joint = parse_joint(env, reply, agents)
             except ParseError as exc:
-                ctx.parse_failures += 1
-                ctx.feedback_rounds += 1
-                ctx.note("feedback", kind="parse", message=str(exc))
+                ctx.parse_failed(exc)
                 chat.append(f"[{persona}]: {reply.strip()}\n[Parse Error] {exc}")
                 improve = P.section(
                     "Improve Feedback",
@@ -343,9 +338,7 @@ class ReadSPlanner(ReadPlanner):
             try:
                 action = parse_own(env, agent, reply)
             except ParseError as exc:
-                ctx.parse_failures += 1
-                ctx.feedback_rounds += 1
-                ctx.note("feedback", kind="parse", agent=agent, message=str(exc))
+                ctx.parse_failed(exc, agent=agent)
                 chat.append(f"[{agent}]: {reply.strip()}\n[Parse Error] {exc}")
                 improve = P.section(
                     "Improve Feedback",
