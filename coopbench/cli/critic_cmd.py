@@ -68,6 +68,12 @@ def train(
     max_seconds: float = typer.Option(240.0, min=1.0, help="Wall-clock budget."),
     balance: float = typer.Option(0.5, min=0.0, help="Row weight (action count)^-balance."),
     seed: int = typer.Option(0, min=0),
+    ensemble: int = typer.Option(1, min=1, help="Networks trained (seeds seed..seed+n-1); "
+                                 "the critic scores with their mean."),
+    prefix_targets: str = typer.Option("data", "--prefix-targets",
+                                       help="Masked-prefix rows: data (every transition) or "
+                                       "behaviour (only where the masked agents took the "
+                                       "behaviour action, not a counterfactual deviation)."),
     potential: Path = typer.Option(None, "--potential", help="A `coopbench credit fit` "
                                    "checkpoint: add its per-agent potential shaping to the "
                                    "MC targets (team target = mean over agents)."),
@@ -85,7 +91,8 @@ def train(
     cfg = TrainConfig(encoder=encoder, hidden=hidden, layers=layers, lr=lr,
                       batch_size=batch_size, epochs=epochs, patience=patience,
                       val_fraction=val_fraction, max_seconds=max_seconds, device=device,
-                      balance=balance, seed=seed)
+                      balance=balance, seed=seed, ensemble=ensemble,
+                      prefix_targets=prefix_targets)
     cfg.validate()
     chosen = pick_device(device)
     why = "" if device != "auto" else (

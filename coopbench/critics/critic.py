@@ -51,21 +51,37 @@ def build_net(meta: dict[str, Any]) -> QNet:
     )
 
 
-def save_checkpoint(path: Path | str, net: QNet, meta: dict[str, Any]) -> Path:
+def _state(net: QNet) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in net.state_dict().items() if k != "text_table"}
+
+
+def save_checkpoint(path: Path | str, nets: QNet | Sequence[QNet], meta: dict[str, Any]) -> Path:
+    """One network (`state_dict`) or an ensemble (the first in `state_dict`, the rest in
+    `members`; a reader that knows only `state_dict` still gets a working critic)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    state = {k: v.detach().cpu() for k, v in net.state_dict().items() if k != "text_table"}
-    torch.save({"format": FORMAT, "meta": meta, "state_dict": state}, tmp)
+    nets = [nets] if isinstance(nets, QNet) else list(nets)
+    blob: dict[str, Any] = {"format": FORMAT, "meta": meta, "state_dict": _state(nets[0])}
+    if len(nets) > 1:
+        blob["members"] = [_state(n) for n in nets[1:]]
+    torch.save(blob, tmp)
     tmp.replace(path)
     return path
 
 
 class Critic:
-    """Q(s, a^{1:k}) for prefixes in the checkpoint's agent order (missing agents masked)."""
+    """Q(s, a^{1:k}) for prefixes in the checkpoint's agent order (missing agents masked).
 
-    def __init__(self, net: QNet, meta: dict[str, Any], device: torch.device) -> None:
-        self.net = net.to(device).eval()
+    An ensemble checkpoint scores with the mean of its members' outputs (independently
+    initialised networks on the same data: the mean has less variance than any one of them).
+    """
+
+    def __init__(
+        self, net: QNet | Sequence[QNet], meta: dict[str, Any], device: torch.device
+    ) -> None:
+        self.nets = [n.to(device).eval() for n in ([net] if isinstance(net, QNet) else net)]
+        self.net = self.nets[0]
         self.meta = meta
         self.device = device
         self.table = ActionTable.from_json(meta["table"])
@@ -96,15 +112,18 @@ class Critic:
             raise CoopbenchError(f"{path} is not a {FORMAT} checkpoint (found {found!r}); "
                                  "retrain it with `coopbench critic train`")
         meta = blob["meta"]
-        net = build_net(meta)
-        try:
-            net.load_state_dict(blob["state_dict"], strict=False)
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[-1].strip()
-            raise CoopbenchError(
-                f"critic checkpoint {path} does not match its own metadata: {first}"
-            ) from None
-        critic = cls(net, meta, pick_device(device))
+        nets = []
+        for state in [blob["state_dict"], *blob.get("members", [])]:
+            net = build_net(meta)
+            try:
+                net.load_state_dict(state, strict=False)
+            except RuntimeError as exc:
+                first = str(exc).strip().splitlines()[-1].strip()
+                raise CoopbenchError(
+                    f"critic checkpoint {path} does not match its own metadata: {first}"
+                ) from None
+            nets.append(net)
+        critic = cls(nets, meta, pick_device(device))
         if env is not None:
             critic.check_env(env, path)
         return critic
@@ -142,7 +161,9 @@ class Critic:
         acts = torch.as_tensor(
             [self._row(p) for p in partials], dtype=torch.long, device=self.device
         )
-        return self.net.q(feats, acts).cpu().numpy()
+        if len(self.nets) == 1:
+            return self.net.q(feats, acts).cpu().numpy()
+        return torch.stack([n.q(feats, acts) for n in self.nets]).mean(0).cpu().numpy()
 
     def q(self, features: np.ndarray, partial: Mapping[str, Action | int]) -> float:
         return float(self.q_many(features, [partial])[0])

@@ -36,9 +36,12 @@ class TrainConfig:
     val_fraction: float = 0.15  # share of episodes held out for validation
     balance: float = 0.5  # weight rows by (action frequency)^-balance: rare actions count more
     val_rows: str = "joint"  # early stopping on "joint" rows (Q(s, a)) or "all" prefix rows
+    prefix_targets: str = "data"  # masked rows from every transition ("data") or only where
+    #   the masked agents took the behaviour policy's action ("behaviour"; see below)
     max_seconds: float = 240.0  # wall-clock budget (the demo critic trains in < 5 min on CPU)
     device: str = "auto"  # auto | cpu | cuda[:N]
     threads: int = 1  # CPU threads (small MLPs: syncing threads costs more than it buys)
+    ensemble: int = 1  # members trained on the same data (seeds seed..seed+n-1); Q = their mean
     seed: int = 0
 
     def validate(self) -> None:
@@ -46,8 +49,14 @@ class TrainConfig:
             raise CoopbenchError(f"--encoder {self.encoder!r}: use structured or text")
         if self.val_rows not in ("joint", "all"):
             raise CoopbenchError(f"val_rows {self.val_rows!r}: use joint or all")
+        if self.prefix_targets not in ("data", "behaviour"):
+            raise CoopbenchError(
+                f"--prefix-targets {self.prefix_targets!r}: use data or behaviour"
+            )
         if not 0.0 < self.val_fraction < 0.9:
             raise CoopbenchError("--val-fraction must be in (0, 0.9)")
+        if self.ensemble < 1:
+            raise CoopbenchError("--ensemble must be >= 1")
         if self.batch_size < 1 or self.epochs < 1:
             raise CoopbenchError("batch size and epochs must be >= 1")
 
@@ -75,6 +84,39 @@ def prefix_rows(actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     cols = np.arange(n_agents)
     masked[cols[None, :] >= k[:, None]] = -1
     return index, masked
+
+
+def deviations(data: Dataset) -> np.ndarray:
+    """bool [N, n_agents]: which agents of a counterfactual row left the behaviour action.
+
+    A counterfactual (branch) row is recorded at a state the behaviour rollout also passed
+    through (same episode, same features); an agent deviated where the two actions differ.
+    Recorded rows are the behaviour policy's own, so nothing in them deviates.
+    """
+    out = np.zeros(data.actions.shape, dtype=bool)
+    branch = np.flatnonzero(np.isnan(data.rewards))
+    if not len(branch):
+        return out
+    seen: dict[tuple[int, bytes], int] = {}
+    for i in np.flatnonzero(~np.isnan(data.rewards)):
+        seen.setdefault((int(data.episode[i]), data.features[i].tobytes()), int(i))
+    for i in branch:
+        j = seen.get((int(data.episode[i]), data.features[i].tobytes()))
+        if j is None:
+            raise CoopbenchError("a counterfactual row matches no recorded state of its episode; "
+                                 "collect the dataset again")
+        out[i] = data.actions[i] != data.actions[j]
+    return out
+
+
+def keep_prefix_rows(index: np.ndarray, masked: np.ndarray, deviated: np.ndarray) -> np.ndarray:
+    """`prefix_targets="behaviour"`: keep a prefix row unless a masked agent deviated there.
+
+    Q^{1:k}(s, a^{1:k}) is then the return with agents k+1..n following the behaviour policy
+    (read-method.md §1: the later agents' actions marginalised over the data policy), instead
+    of a mixture that also holds the random deviations of counterfactual rows.
+    """
+    return ~((masked < 0) & deviated[index]).any(axis=1)
 
 
 def action_weights(actions: torch.Tensor, power: float) -> torch.Tensor:
@@ -141,9 +183,14 @@ def train(
         net.ret_std.copy_(rets[train_idx].std(unbiased=False).clamp(min=1e-3))
     net.to(device)
 
+    deviated = deviations(data) if cfg.prefix_targets == "behaviour" else None
+
     def tensors(mask: np.ndarray):
         idx, acts = prefix_rows(data.actions[mask])
         base = np.flatnonzero(mask)[idx]
+        if deviated is not None:
+            keep = keep_prefix_rows(base, acts, deviated)
+            base, acts = base[keep], acts[keep]
         target = (rets[base] - net.ret_mean.cpu()) / net.ret_std.cpu()
         return (feats[base].to(device), torch.as_tensor(acts, device=device), target.to(device))
 
@@ -153,14 +200,61 @@ def train(
     if cfg.val_rows == "joint":  # masked-prefix targets carry irreducible noise: judge on Q(s, a)
         full = (va[1] >= 0).all(-1)
         va = (va[0][full], va[1][full], va[2][full])
+    started, seen = time.perf_counter(), 0
+    nets, outcomes = [], []
+    for member in range(cfg.ensemble):
+        other = net
+        if member:  # same data, split and normalisation; new initialisation and batch order
+            torch.manual_seed(cfg.seed + member)
+            other = build_net(meta)
+            with torch.no_grad():
+                for name in ("feat_mean", "feat_std", "ret_mean", "ret_std"):
+                    getattr(other, name).copy_(getattr(net, name))
+            other.to(device)
+        deadline = started + cfg.max_seconds * (member + 1) / cfg.ensemble
+        outcome, count = _fit(other, cfg, (tr_f, tr_a, tr_y, tr_w), va, cfg.seed + member,
+                              deadline, on_epoch)
+        seen += count
+        nets.append(other)
+        outcomes.append(outcome)
+    seconds = time.perf_counter() - started
+    first = outcomes[0]
+    meta["training"] = {
+        "best_epoch": first["best_epoch"],
+        "val_loss": float(np.mean([o["val_loss"] for o in outcomes])),
+        "epochs": first["epochs"],
+        "device": str(device),
+        "stopped": first["stopped"],
+        "members": len(nets),
+    }
+    path = save_checkpoint(out, nets, meta)
+    report = TrainReport(
+        str(path),
+        str(device),
+        int(tr_f.shape[0]),
+        first["epochs"],
+        first["best_epoch"],
+        first["train_loss"],
+        meta["training"]["val_loss"],
+        seconds,
+        seen / max(seconds, 1e-9),
+        first["stopped"],
+    )
+    return Critic([n.cpu() for n in nets], meta, torch.device("cpu")), report
+
+
+def _fit(net, cfg: TrainConfig, train_set, va, seed: int, deadline: float,
+         on_epoch: EpochCallback | None) -> tuple[dict[str, Any], int]:
+    """One member: Adam on weighted MSE, early stopping, best validation epoch restored."""
+    tr_f, tr_a, tr_y, tr_w = train_set
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     best, best_state, best_epoch, bad = float("inf"), None, 0, 0
-    started, seen, stopped, train_loss = time.perf_counter(), 0, "epochs", float("nan")
-    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    seen, stopped, train_loss = 0, "epochs", float("nan")
+    gen = torch.Generator(device="cpu").manual_seed(seed)
     epoch = 0
     for epoch in range(1, cfg.epochs + 1):
         net.train()
-        perm = torch.randperm(tr_f.shape[0], generator=gen).to(device)
+        perm = torch.randperm(tr_f.shape[0], generator=gen).to(tr_f.device)
         total = 0.0
         for start in range(0, perm.shape[0], cfg.batch_size):
             b = perm[start : start + cfg.batch_size]
@@ -184,30 +278,12 @@ def train(
             if bad >= cfg.patience:
                 stopped = "early"
                 break
-        if time.perf_counter() - started > cfg.max_seconds:
+        if time.perf_counter() > deadline:
             stopped = "time"
             break
-    seconds = time.perf_counter() - started
     if best_state is not None:
         net.load_state_dict(best_state)
-    meta["training"] = {
-        "best_epoch": best_epoch,
-        "val_loss": best,
-        "epochs": epoch,
-        "device": str(device),
-        "stopped": stopped,
-    }
-    path = save_checkpoint(out, net, meta)
-    report = TrainReport(
-        str(path),
-        str(device),
-        int(tr_f.shape[0]),
-        epoch,
-        best_epoch,
-        train_loss,
-        best,
-        seconds,
-        seen / max(seconds, 1e-9),
-        stopped,
-    )
-    return Critic(net.cpu(), meta, torch.device("cpu")), report
+    net.eval()
+    outcome = {"best_epoch": best_epoch, "val_loss": best, "epochs": epoch,
+               "stopped": stopped, "train_loss": train_loss}
+    return outcome, seen
