@@ -75,6 +75,15 @@ def test_collect_fit_train_resume_plot(meetgrid, tmp_path, cli):
                  "--out", str(png))
     assert result.returncode == 0, result.stderr
     assert png.stat().st_size > 1000 and "first reaches success" in result.stdout
+    (run / "curves.png").unlink()
+    result = cli("report", str(run), "--format", "json")  # `coopbench report` knows PPO runs
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["reward"] == "llm" and summary["updates"] == 3
+    assert summary["metrics"]["success"]["env_steps"] == 192
+    assert (run / "curves.png").stat().st_size > 1000
+    result = cli("report", str(run), "--format", "html")
+    assert result.returncode == 2 and "training run" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,11 @@ import torch
 from coopbench import envs
 from coopbench.credit.ppo import TrainConfig, Trainer
 from coopbench.credit.progress import measure_for
-from coopbench.credit.progress_overcooked import overcooked_progress, team_progress
+from coopbench.credit.progress_overcooked import (
+    USELESS_ITEM,
+    overcooked_progress,
+    team_progress,
+)
 from coopbench.credit.vecenv import VecEnv
 from coopbench.envs.overcooked.kitchen import held
 
@@ -48,6 +52,30 @@ def test_a_soup_off_the_recipe_is_worth_nothing():
     assert soup.is_cooking
     held_values = sum(0.5 for p in env.state.players if held(p) in ("onion", "dish"))
     assert team_progress(env) <= held_values + 1e-9 < one_onion + 1e-9
+
+
+def test_onions_for_the_last_free_place_count_once_and_a_useless_one_costs():
+    from overcooked_ai_py.mdp.overcooked_mdp import ObjectState
+
+    env = envs.make(ENV)
+    env.reset(seed=0)
+    pot = env.kitchen.pots[0]
+    for _ in range(80):  # the expert until the pot holds two onions
+        soup = env.state.objects.get(pot)
+        if soup is not None and len(soup._ingredients) == 2:
+            break
+        env.step(env.expert_joint())
+    for player in env.state.players:
+        player.held_object = None
+    two_in_pot = team_progress(env)
+    players = env.state.players
+    players[0].held_object = ObjectState("onion", players[0].position)
+    one_held = team_progress(env)
+    players[1].held_object = ObjectState("onion", players[1].position)
+    assert one_held == pytest.approx(two_in_pot + 0.5)
+    # The second onion has no place; it must be put down before Bob can start the soup.
+    assert USELESS_ITEM < 0
+    assert team_progress(env) == pytest.approx(one_held + USELESS_ITEM)
 
 
 def test_vecenv_reports_soups_and_hand_shaping():

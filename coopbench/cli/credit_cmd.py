@@ -44,6 +44,10 @@ def collect(
     seed: int = typer.Option(0, "--seed"),
     temperature: float = typer.Option(0.7, "--temperature", help="Sampling temperature."),
     concurrency: int = typer.Option(8, "--concurrency", help="LLM calls in flight at once."),
+    tie_tolerance: float = typer.Option(1e-6, "--tie-tolerance",
+                                        help="Simulated judge only: progress differences up to "
+                                        "this count as SAME (e.g. 0.25 ignores mere walking in "
+                                        "Overcooked; docs/credit.md)."),
     env_kwargs: str = typer.Option("", "--env-kwargs", help="JSON object of env arguments."),
 ) -> None:
     """Ask the LLM, per agent and K times, which of two consecutive states is better."""
@@ -59,7 +63,7 @@ def collect(
         raise CoopbenchError("--explore takes probabilities, e.g. 0.5 or 0.3,0.6,0.9") from None
     config = CollectConfig(spec.id, pairs=pairs, repeats=repeats, explore=levels, seed=seed,
                            temperature=temperature, concurrency=concurrency,
-                           env_kwargs=_kwargs(env_kwargs))
+                           tie_tolerance=tie_tolerance, env_kwargs=_kwargs(env_kwargs))
     out.mkdir(parents=True, exist_ok=True)
     model = llm_mod.make(llm, call_log=out / CALLS)
     with console.status(f"ranking {pairs} pairs × {repeats} with {model.spec}"):
@@ -84,6 +88,8 @@ def fit(
     ignore_inputs: str = typer.Option("", "--ignore-inputs",
                                       help="Comma-separated observation indices Φ must ignore "
                                       "(clock-like inputs are dropped anyway)."),
+    standardise: bool = typer.Option(True, "--standardise/--raw-inputs",
+                                     help="Centre and scale inputs by the pairs' statistics."),
     seed: int = typer.Option(0, "--seed"),
     threads: int = typer.Option(1, "--threads", help="torch CPU threads (be kind: 1)."),
 ) -> None:
@@ -99,7 +105,7 @@ def fit(
     except ValueError:
         raise CoopbenchError("--ignore-inputs takes comma-separated integers") from None
     config = potential.FitConfig(hidden=hidden, shared=shared, steps=steps, lr=lr, seed=seed,
-                                 ignore_inputs=ignored)
+                                 ignore_inputs=ignored, standardise=standardise)
     net, report = potential.fit(arrays, config)
     potential.save(net, out, {
         "env_id": meta["env_id"], "features_version": meta["features_version"],
@@ -191,7 +197,7 @@ def plot(
     summary: Path = typer.Option(None, "--summary", help="Also write per-run numbers as JSON."),
 ) -> None:
     """Plot learning curves (mean and min-max over seeds) of several groups of runs."""
-    from coopbench.credit.curves import first_crossing, load_rows, smoothed
+    from coopbench.credit.curves import load_rows, run_summary
     from coopbench.credit.curves import plot as draw
     from coopbench.runner.store import write_json_atomic
 
@@ -208,17 +214,7 @@ def plot(
     draw(groups, metric, out, threshold=threshold, title=title)
     numbers: dict = {"metric": metric, "threshold": threshold, "groups": {}}
     for label, paths in groups.items():
-        runs_out = []
-        for p in paths:
-            rows = load_rows(p)
-            steps, values = smoothed(rows, metric)
-            runs_out.append({
-                "run": str(p), "env_steps": rows[-1]["env_steps"],
-                "final": float(values[-1]) if len(values) else None,
-                "best": float(values.max()) if len(values) else None,
-                "first_crossing": (first_crossing(rows, metric, threshold)
-                                   if threshold is not None else None),
-            })
+        runs_out = [run_summary(p, metric, threshold) for p in paths]
         numbers["groups"][label] = runs_out
         if threshold is not None:
             text = ", ".join("never" if r["first_crossing"] is None

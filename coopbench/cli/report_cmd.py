@@ -79,15 +79,56 @@ def report(
         help="Also write report.md/.html, summary.json, marl_eval.json and plots/ into the run.",
     ),
 ) -> None:
-    """Per-cell success (Wilson CI), steps/queries/tokens/cost ± SE, IQM and P(improvement)."""
+    """Per-cell success (Wilson CI), steps/queries/tokens/cost ± SE, IQM and P(improvement).
+
+    Given a `coopbench credit train` directory, it reports and plots the learning curves.
+    """
+    from coopbench.credit.curves import is_training_run
     from coopbench.runner.report import load_runs, summarise
 
+    if is_training_run(run_dir):
+        report_training(run_dir, fmt, files)
+        return
     data = load_runs([run_dir])
     summary = summarise(data)
     emit(summary, fmt, paper)
     if files:
         written = write_files(summary, data, run_dir, paper)
         err_console.print(f"[dim]wrote {', '.join(str(p) for p in written)}", highlight=False)
+
+
+def report_training(run_dir: Path, fmt: Format, files: bool) -> None:
+    """A PPO run's curves: final and best (smoothed) value per metric; `curves.png`."""
+    import json
+
+    from coopbench.credit.curves import CURVES_CSV, default_metric, load_rows, plot, run_summary
+
+    rows = load_rows(run_dir)
+    config = json.loads((run_dir / "train.json").read_text())
+    main_metric = default_metric(rows)
+    metrics = [main_metric, *(m for m in ("success", "return") if m != main_metric)]
+    summary = {"run": str(run_dir), "env_id": config.get("env_id"),
+               "reward": config.get("reward"), "updates": len(rows),
+               "metrics": {m: run_summary(run_dir, m) for m in metrics}}
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    elif fmt is Format.csv:
+        sys.stdout.write((run_dir / CURVES_CSV).read_text())
+    elif fmt is Format.html:
+        raise CoopbenchError("--format html is for matrix runs; a training run has md, table, "
+                             "json and csv")
+    else:
+        head = (f"{summary['env_id']} · reward {summary['reward']} · {summary['updates']} "
+                f"updates · {rows[-1]['env_steps']:,} env steps" if rows else "no updates yet")
+        lines = [head, "", "| metric | final | best |", "|---|---|---|"]
+        for name, numbers in summary["metrics"].items():
+            cells = ["-" if numbers[k] is None else f"{numbers[k]:.3f}" for k in ("final", "best")]
+            lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+        sys.stdout.write("\n".join(lines) + "\n")
+    if files and rows:
+        png = plot({str(config.get("reward")): [run_dir]}, main_metric, run_dir / "curves.png",
+                   title=f"{config.get('env_id')} · {config.get('reward')}")
+        err_console.print(f"[dim]wrote {png}", highlight=False)
 
 
 def compare(

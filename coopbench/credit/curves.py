@@ -100,6 +100,31 @@ def load_rows(run_dir: Path | str) -> list[dict[str, Any]]:
     return read_jsonl(Path(run_dir) / CURVES).records
 
 
+def is_training_run(run_dir: Path | str) -> bool:
+    """A `coopbench credit train` directory (as opposed to a matrix/run directory)."""
+    return (Path(run_dir) / "train.json").exists() and (Path(run_dir) / CURVES).exists()
+
+
+def default_metric(rows: Sequence[dict[str, Any]]) -> str:
+    """Soups where the env reports them (Overcooked), else the team return."""
+    return "soups" if any("soups" in r for r in rows) else "return"
+
+
+def run_summary(run_dir: Path | str, metric: str, threshold: float | None = None
+                ) -> dict[str, Any]:
+    """Env steps reached, final and best smoothed `metric`, and the first threshold crossing."""
+    rows = load_rows(run_dir)
+    _, values = smoothed(rows, metric)
+    return {
+        "run": str(run_dir),
+        "env_steps": rows[-1]["env_steps"] if rows else 0,
+        "final": float(values[-1]) if len(values) else None,
+        "best": float(values.max()) if len(values) else None,
+        "first_crossing": (first_crossing(rows, metric, threshold)
+                           if threshold is not None else None),
+    }
+
+
 def plot(groups: dict[str, Iterable[Path]], metric: str, out: Path | str, *,
          threshold: float | None = None, title: str = "", window: int = 3) -> Path:
     """Mean ± min/max across runs of each group, against env steps, saved as PNG."""

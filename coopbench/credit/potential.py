@@ -57,9 +57,25 @@ class PotentialNet(nn.Module):
             self.nets = nn.ModuleList([mlp(obs_dim, hidden, 1) for _ in range(n_agents)])
         self.register_buffer("offset", torch.zeros(n_agents))
         self.register_buffer("input_mask", torch.ones(obs_dim))  # 0 = input ignored
+        # Inputs are standardised with the fitted data's statistics (see `standardise`).
+        self.register_buffer("input_mean", torch.zeros(obs_dim))
+        self.register_buffer("input_std", torch.ones(obs_dim))
+
+    def standardise(self, obs: torch.Tensor) -> None:
+        """Centre and scale every input on `obs` (..., D).
+
+        Why: progress can hide in an input that moves by a tiny step, such as Overcooked's
+        delivered-soup count (1/20 per soup). The task cycles (a delivery empties the hands and
+        the pot), so Φ can only keep rising across cycles through that input; unscaled, a
+        small network puts the unavoidable drop somewhere else, at a rare transition.
+        """
+        flat = obs.reshape(-1, obs.shape[-1])
+        std = flat.std(dim=0)
+        self.input_mean.copy_(flat.mean(dim=0))
+        self.input_std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        obs = obs * self.input_mask
+        obs = (obs - self.input_mean) / self.input_std * self.input_mask
         if self.shared:
             ids = torch.eye(self.n_agents, dtype=obs.dtype, device=obs.device)
             ids = ids.expand(*obs.shape[:-2], self.n_agents, self.n_agents)
@@ -87,6 +103,7 @@ class FitConfig:
     min_delta: float = 0.005  # a held-out loss gain below this (nats) counts as noise
     drop_clocks: bool = True  # ignore inputs that advance identically on every transition
     ignore_inputs: tuple[int, ...] = ()  # further observation indices to ignore
+    standardise: bool = True  # inputs centred and scaled by the training pairs' statistics
     seed: int = 0
 
 
@@ -114,6 +131,8 @@ def fit(arrays: dict[str, np.ndarray], config: FitConfig) -> tuple[PotentialNet,
     if any(not 0 <= i < dim for i in ignored):
         raise CoopbenchError(f"--ignore-inputs must lie in 0..{dim - 1}")
     net.input_mask[ignored] = 0.0
+    if config.standardise:
+        net.standardise(torch.cat([obs[train], next_obs[train]]))
     opt = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     eps = config.label_smoothing
     target = conf * (1 - eps) + eps / 2
@@ -239,7 +258,10 @@ def load(path: Path | str) -> tuple[PotentialNet, dict[str, Any]]:
     if meta.get("format") != FORMAT:
         raise CoopbenchError(f"{path} has format {meta.get('format')!r}, expected {FORMAT}")
     net = PotentialNet(meta["obs_dim"], meta["n_agents"], meta["hidden"], meta["shared"])
-    net.load_state_dict(blob["state_dict"])
+    state = blob["state_dict"]
+    for name in ("input_mean", "input_std"):  # checkpoints from before standardisation
+        state.setdefault(name, getattr(net, name))
+    net.load_state_dict(state)
     net.eval()
     return net, meta
 

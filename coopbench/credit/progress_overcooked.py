@@ -9,8 +9,10 @@ careful reader of `describe()` would judge. With n = ingredients per soup (class
                                  is not progress anyone makes, so the ranker calls it SAME);
                                  a soup that is not the recipe (e.g. cooking started with
                                  too few onions: it earns nothing) -> 0
-             + per agent holding: an ingredient 0.5 while some pot can still take it (else
-               0); a dish 0.5 while a pot is cooking or ready (else 0.25); a soup n + 3
+             + per agent holding: an ingredient 0.5 while some pot can still take it (two
+               agents holding onions for the last free place count once), else −0.3 (it must
+               be put down before those hands can start a soup or fetch a dish); a dish 0.5
+               while a pot is cooking or ready (else 0.25); a soup n + 3
     agent i: progress_i(s) = team(s) + 0.2 · (1 − d_i / (d_max + 1))
 
 where d_i is the motion planner's cost for agent i to reach and face its next target (from what
@@ -28,6 +30,7 @@ from typing import Any
 from coopbench.envs.overcooked.kitchen import held, pot_soup, pot_status
 
 DISTANCE_WEIGHT = 0.2
+USELESS_ITEM = -0.3  # an ingredient no pot can take: the hands are busy for nothing
 
 
 def _on_recipe(names: list[str], recipe: list[str], complete: bool) -> bool:
@@ -59,7 +62,7 @@ def team_progress(env: Any) -> float:
     cooking = any(s in ("cooking", "ready") for s in statuses)
     value = (n + 4.0) * env.soups_delivered
     value += max((_pot_stage(state, p, kitchen.recipe) for p in kitchen.pots), default=0.0)
-    room = _pots_with_room(state, kitchen)
+    slots: dict[str, int] = {}  # free places left for each ingredient, filled as counted
     for player in state.players:
         item = held(player)
         if item == "soup":
@@ -67,9 +70,26 @@ def team_progress(env: Any) -> float:
             value += n + 3.0 if _on_recipe(names, kitchen.recipe, complete=True) else 0.5
         elif item == "dish":
             value += 0.5 if cooking else 0.25
-        elif item is not None and any(_takes(state, p, kitchen.recipe, item) for p in room):
-            value += 0.5
+        elif item is not None:
+            if item not in slots:
+                slots[item] = _free_slots(state, kitchen, item)
+            if slots[item] > 0:
+                slots[item] -= 1
+                value += 0.5
+            else:
+                value += USELESS_ITEM
     return value
+
+
+def _free_slots(state: Any, kitchen: Any, item: str) -> int:
+    """How many more of `item` the empty or filling pots can still take on the recipe."""
+    total = 0
+    for pos in _pots_with_room(state, kitchen):
+        soup = pot_soup(state, pos)
+        names = [] if soup is None else [i.name for i in soup._ingredients]
+        if _on_recipe(names, kitchen.recipe, complete=False):
+            total += max(0, kitchen.recipe.count(item) - names.count(item))
+    return total
 
 
 def _takes(state: Any, pos: Any, recipe: list[str], item: str) -> bool:
