@@ -8,11 +8,12 @@ careful reader of `describe()` would judge. With n = ingredients per soup (class
                                  cooking or ready -> n + 1 (waiting for the soup to cook
                                  is not progress anyone makes, so the ranker calls it SAME);
                                  a soup that is not the recipe (e.g. cooking started with
-                                 too few onions: it earns nothing) -> 0
+                                 too few onions: it earns nothing and blocks the pot) -> −0.5
              + per agent holding: an ingredient 0.5 while some pot can still take it (two
                agents holding onions for the last free place count once), else −0.3 (it must
                be put down before those hands can start a soup or fetch a dish); a dish 0.5
-               while a pot is cooking or ready (else 0.25); a soup n + 3
+               while a recipe soup is cooking or ready (else 0.25); a recipe soup n + 3 (a
+               wrong soup −0.3)
     agent i: progress_i(s) = team(s) + 0.2 · (1 − d_i / (d_max + 1))
 
 where d_i is the motion planner's cost for agent i to reach and face its next target (from what
@@ -30,7 +31,8 @@ from typing import Any
 from coopbench.envs.overcooked.kitchen import held, pot_soup, pot_status
 
 DISTANCE_WEIGHT = 0.2
-USELESS_ITEM = -0.3  # an ingredient no pot can take: the hands are busy for nothing
+USELESS_ITEM = -0.3  # an ingredient no pot can take, a wrong soup: hands busy for nothing
+OFF_RECIPE_POT = -0.5  # a soup that is not the recipe blocks its pot until someone clears it
 
 
 def _on_recipe(names: list[str], recipe: list[str], complete: bool) -> bool:
@@ -48,7 +50,7 @@ def _pot_stage(state: Any, pos: Any, recipe: list[str]) -> float:
     status = pot_status(state, pos)
     names = [i.name for i in soup._ingredients]
     if not _on_recipe(names, recipe, complete=status != "filling"):
-        return 0.0
+        return OFF_RECIPE_POT
     if status in ("ready", "cooking"):
         return n + 1.0
     return float(len(soup._ingredients))
@@ -58,16 +60,16 @@ def team_progress(env: Any) -> float:
     """The agent-independent part: soups delivered, pot stages, useful items in hand."""
     kitchen, state = env.kitchen, env.state
     n = len(kitchen.recipe)
-    statuses = [pot_status(state, p) for p in kitchen.pots]
-    cooking = any(s in ("cooking", "ready") for s in statuses)
-    value = (n + 4.0) * env.soups_delivered
-    value += max((_pot_stage(state, p, kitchen.recipe) for p in kitchen.pots), default=0.0)
+    stages = [_pot_stage(state, p, kitchen.recipe) for p in kitchen.pots]
+    cooking = any(stage == n + 1.0 for stage in stages)  # a recipe soup cooking or ready
+    value = (n + 4.0) * env.soups_delivered + max(stages, default=0.0)
     slots: dict[str, int] = {}  # free places left for each ingredient, filled as counted
     for player in state.players:
         item = held(player)
         if item == "soup":
             names = [i.name for i in player.held_object._ingredients]
-            value += n + 3.0 if _on_recipe(names, kitchen.recipe, complete=True) else 0.5
+            on_recipe = _on_recipe(names, kitchen.recipe, complete=True)
+            value += n + 3.0 if on_recipe else USELESS_ITEM
         elif item == "dish":
             value += 0.5 if cooking else 0.25
         elif item is not None:
