@@ -9,6 +9,29 @@ set -euo pipefail
 OUT=${OUT:-runs/credit}
 export COOPBENCH_LLM_CACHE=off   # the simulated model is not cached anyway
 
+# ---- round 2 (current code) ----------------------------------------------------------------
+# Walking is SAME for the judge (--tie-tolerance 0.25); inputs are standardised by `credit fit`.
+coopbench credit collect --env overcooked/cramped_room-v0 --llm 'sim:expert?noise=0.2&seed=0' \
+    --pairs 30000 --repeats 5 --explore 0.1,0.3,0.5,0.7 --seed 0 --tie-tolerance 0.25 \
+    --out "$OUT/r2/prefs"
+coopbench credit fit --prefs "$OUT/r2/prefs" --ignore-inputs 27,33 --out "$OUT/r2/potential"
+B="--envs 8 --rollout 256 --lr 5e-4 --epochs 4 --ent-coef 0.03 --steps 1500000"
+for seed in 0 1 2; do
+  coopbench credit train --env overcooked/cramped_room-v0 --reward sparse $B --seed "$seed" \
+      --out "$OUT/r2/sparse-s$seed"
+done
+for seed in 0 1; do  # stopped (SIGTERM) at 0.84 / 0.82 M steps
+  coopbench credit train --env overcooked/cramped_room-v0 --reward llm \
+      --potential "$OUT/r2/potential" --shaping-scale 5 $B --seed "$seed" --out "$OUT/r2/llm-s$seed"
+done
+coopbench credit plot "sparse=$OUT/r2/sparse-s0,$OUT/r2/sparse-s1,$OUT/r2/sparse-s2" \
+    "LLM potentials (scale 5)=$OUT/r2/llm-s0,$OUT/r2/llm-s1" --metric soups --threshold 1 \
+    --title "cramped_room classic, primitive: round 2 (sim judge, noise 0.2)" \
+    --out results/credit/soups-c.png --summary results/credit/summary-c.json
+exit 0
+
+# ---- round 1 (code of commit d5f9fa2) -------------------------------------------------------
+
 # 1. 30,000 consecutive state pairs × 2 agents × K=5 answers = 300,000 queries
 coopbench credit collect --env overcooked/cramped_room-v0 --llm 'sim:expert?noise=0.2&seed=0' \
     --pairs 30000 --repeats 5 --explore 0.3,0.6,0.9,1.0 --seed 0 --out "$OUT/prefs"
