@@ -313,7 +313,9 @@ def test_sigkill_of_a_process_pool_run_leaves_no_workers_and_resumes(meetgrid, t
 
 
 def test_ctrl_c_stops_with_one_line_and_marks_the_run_interrupted(meetgrid, tmp_path):
-    path = write_spec(tmp_path, SPEC.replace("0-9", "0-5"))
+    # Far more episodes than can finish while the signal is on its way, even on a loaded
+    # machine that pauses this test process (18 once finished first, and the run exited 0).
+    path = write_spec(tmp_path, SPEC.replace("0-9", "0-199"))
     out = tmp_path / "run"
     proc = subprocess.Popen(
         [sys.executable, "-m", "coopbench", "matrix", str(path), "--out", str(out),
@@ -331,5 +333,6 @@ def test_ctrl_c_stops_with_one_line_and_marks_the_run_interrupted(meetgrid, tmp_
     assert stderr.strip().splitlines()[-1].startswith("error: interrupted; finished episodes")
     assert "Traceback" not in stderr
     assert RunStore(out).read_manifest()["status"] == "interrupted"
+    assert len(keys(out)) < 600
     assert cli("matrix", str(path), "--out", str(out), "--no-report").returncode == 0
-    assert len(set(keys(out))) == len(keys(out)) == 18
+    assert len(set(keys(out))) == len(keys(out)) == 600
