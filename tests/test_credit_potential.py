@@ -43,6 +43,30 @@ def test_collect_counts_queries_and_confidence(meetgrid, tmp_path):
     assert meta["mean_correct_answers"] == 1.0 and meta["mean_agreement"] == 1.0
 
 
+def test_a_later_state_stays_within_its_episode():
+    pool = [preferences.Transition(None, None, None, None, {}, episode=e) for e in (1, 1, 1, 2, 2)]
+    assert [preferences.later(pool, 0, g) for g in (1, 2, 3, 9)] == [0, 1, 2, 2]
+    assert preferences.later(pool, 3, 2) == 4 and preferences.later(pool, 4, 3) == 4
+
+
+def test_gaps_pair_states_further_apart(meetgrid, tmp_path):
+    spans, told = {}, {}
+    for gaps in ((1,), (6,)):
+        out = tmp_path / str(gaps[0])
+        model = llm.make("sim:expert?seed=0", call_log=out / preferences.CALLS, cache=False)
+        config = CollectConfig("meetgrid/meet-v0", pairs=80, repeats=1, seed=0, gaps=gaps)
+        meta = preferences.collect(config, model, out)
+        arrays, _ = preferences.load(out)
+        assert meta["config"]["gaps"] == list(gaps)
+        spans[gaps[0]] = np.abs(arrays["next_progress"] - arrays["progress"]).mean()
+        calls = (out / preferences.CALLS).read_text()
+        told[gaps[0]] = calls.count("6 steps passed")
+    assert spans[6] > spans[1]
+    assert told[1] == 0 and told[6] > 40  # pairs 6 steps apart (fewer near episode ends)
+    with pytest.raises(CoopbenchError, match="--gaps"):
+        preferences.collect(CollectConfig("meetgrid/meet-v0", gaps=(0,)), model, tmp_path / "x")
+
+
 def test_random_rankings_give_a_flat_potential_consistent_ones_order_states(meetgrid, tmp_path):
     _collect("sim:expert?noise=0.1&seed=1", tmp_path / "good")
     _collect("sim:expert?garble=1.0&seed=1", tmp_path / "random")  # uniform A/B/SAME answers

@@ -48,6 +48,8 @@ def collect(
                                         help="Simulated judge only: progress differences up to "
                                         "this count as SAME (e.g. 0.25 ignores mere walking in "
                                         "Overcooked; docs/credit.md)."),
+    gaps: str = typer.Option("1", "--gaps", help="Steps between the two states of a pair; a "
+                             "comma list: each pair draws one (1 = consecutive states)."),
     env_kwargs: str = typer.Option("", "--env-kwargs", help="JSON object of env arguments."),
 ) -> None:
     """Ask the LLM, per agent and K times, which of two consecutive states is better."""
@@ -61,9 +63,13 @@ def collect(
         levels = tuple(float(p) for p in explore.split(","))
     except ValueError:
         raise CoopbenchError("--explore takes probabilities, e.g. 0.5 or 0.3,0.6,0.9") from None
+    try:
+        steps = tuple(int(g) for g in gaps.split(","))
+    except ValueError:
+        raise CoopbenchError("--gaps takes step counts, e.g. 1 or 1,5,25") from None
     config = CollectConfig(spec.id, pairs=pairs, repeats=repeats, explore=levels, seed=seed,
                            temperature=temperature, concurrency=concurrency,
-                           tie_tolerance=tie_tolerance, env_kwargs=_kwargs(env_kwargs))
+                           tie_tolerance=tie_tolerance, gaps=steps, env_kwargs=_kwargs(env_kwargs))
     out.mkdir(parents=True, exist_ok=True)
     model = llm_mod.make(llm, call_log=out / CALLS)
     with console.status(f"ranking {pairs} pairs × {repeats} with {model.spec}"):

@@ -164,17 +164,16 @@ def fit(arrays: dict[str, np.ndarray], config: FitConfig) -> tuple[PotentialNet,
 
 
 def clock_inputs(arrays: dict[str, np.ndarray]) -> list[int]:
-    """Observation inputs that change by the same positive amount on every transition.
+    """Observation inputs that rise on every transition (e.g. Overcooked's `time`).
 
-    A clock (e.g. Overcooked's `time`) is a shortcut for Bradley-Terry on consecutive pairs:
-    the later state is the better one far more often than not, so Φ would learn "later is
-    better" and pay a bonus for merely living. Progress a ranker can see lies elsewhere.
+    A clock is a shortcut for Bradley-Terry: the later state is the better one far more often
+    than not, so Φ would learn "later is better" and pay a bonus for merely living. Progress a
+    ranker can see lies elsewhere. (With `--gaps`, a clock rises by different amounts.)
     """
     delta = (arrays["next_obs"] - arrays["obs"]).reshape(-1, arrays["obs"].shape[-1])
     if len(delta) < 2:
         return []
-    same = np.all(np.abs(delta - delta[:1]) < 1e-6, axis=0)
-    return [int(i) for i in np.nonzero(same & (delta[0] > 0))[0]]
+    return [int(i) for i in np.nonzero(np.all(delta > 1e-9, axis=0))[0]]
 
 
 def _holdout_loss(net: PotentialNet, obs: torch.Tensor, next_obs: torch.Tensor,

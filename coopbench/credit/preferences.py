@@ -49,6 +49,8 @@ class CollectConfig:
     temperature: float = 0.7  # >0 so a real model's K answers can differ
     concurrency: int = 8  # queries in flight at once (the LLM layer is thread-safe)
     tie_tolerance: float = 1e-6  # |progress difference| below this counts as "same"
+    gaps: tuple[int, ...] = (1,)  # steps from s to the later state; one drawn per pair. 1 is
+    # the paper's consecutive pair; longer gaps tell Φ how far apart states are (docs/credit.md)
     env_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -59,6 +61,7 @@ class Transition:
     obs: np.ndarray  # (A, D)
     next_obs: np.ndarray  # (A, D)
     actions: dict[str, str]
+    episode: int = 0
 
 
 def _pad(obs: dict[str, Any], agents: list[str], dim: int) -> np.ndarray:
@@ -95,14 +98,24 @@ def rollouts(env: Any, config: CollectConfig, rng: np.random.Generator) -> list[
             next_obs, *_ = env.step(joint)
             out.append(Transition(
                 snap, env.snapshot(), _pad(obs, agents, dim), _pad(next_obs, agents, dim),
-                {a: act.text for a, act in joint.items()},
+                {a: act.text for a, act in joint.items()}, episode,
             ))
             obs = next_obs
     return out
 
 
+def later(pool: list[Transition], index: int, gap: int) -> int:
+    """Index of the transition ending `gap` steps after `pool[index]` starts (or the episode's
+    last one, if it ends sooner)."""
+    end = index
+    while end + 1 < len(pool) and end + 1 - index < gap and \
+            pool[end + 1].episode == pool[index].episode:
+        end += 1
+    return end
+
+
 def ranking_messages(
-    task: str, agent: str, first: str, second: str, action: str
+    task: str, agent: str, first: str, second: str, action: str, steps: int = 1
 ) -> list[dict[str, str]]:
     """The ranking prompt: team goal, the agent's perspective, two states, a one-word answer."""
     system = (
@@ -113,7 +126,9 @@ def ranking_messages(
     )
     user = (
         f"State A:\n{first}\n\nState B:\n{second}\n\n"
-        f"Between the two states {agent} took the action: {action}.\n"
+        + (f"Between the two states {agent} took the action: {action}.\n" if steps == 1 else
+           f"Between the two states {steps} steps passed; {agent} first took: {action}.\n")
+        +
         "Which state is closer to completing the team goal? "
         "Answer with exactly one word: A, B, or SAME."
     )
@@ -141,6 +156,9 @@ def collect(config: CollectConfig, llm: LLM, out_dir: Path | str) -> dict[str, A
     if config.pairs < 1 or config.repeats < 1:
         raise CoopbenchError("--pairs and --repeats must be at least 1")
     config.explore = tuple(float(p) for p in config.explore)
+    config.gaps = tuple(int(g) for g in config.gaps)
+    if not config.gaps or min(config.gaps) < 1:
+        raise CoopbenchError("--gaps takes step counts of at least 1, e.g. 1 or 1,5,20")
     if not config.explore or not all(0.0 <= p <= 1.0 for p in config.explore):
         raise CoopbenchError("--explore takes probabilities in [0, 1]")
     out = Path(out_dir)
@@ -154,10 +172,14 @@ def collect(config: CollectConfig, llm: LLM, out_dir: Path | str) -> dict[str, A
     task = env.task_prompt()
     queries: list[Query] = []
     progress = np.zeros((len(picked), len(agents), 2), dtype=np.float64)
+    gaps = [int(g) for g in config.gaps]
+    ends = []
     for p, index in enumerate(picked):
-        tr = pool[int(index)]
+        gap = gaps[0] if len(gaps) == 1 else gaps[int(rng.integers(len(gaps)))]
+        tr, end = pool[int(index)], later(pool, int(index), gap)
+        ends.append(end)
         texts = {}
-        for side, snap in enumerate((tr.snap, tr.next_snap)):
+        for side, snap in enumerate((tr.snap, pool[end].next_snap)):
             env.restore(snap)
             for j, agent in enumerate(agents):
                 texts[side, agent] = env.describe(agent)
@@ -168,7 +190,8 @@ def collect(config: CollectConfig, llm: LLM, out_dir: Path | str) -> dict[str, A
             expert = expert_answer(progress[p, j, order[0]], progress[p, j, order[1]],
                                    config.tie_tolerance)
             messages = ranking_messages(task, agent, texts[order[0], agent],
-                                        texts[order[1], agent], tr.actions.get(agent, "none"))
+                                        texts[order[1], agent], tr.actions.get(agent, "none"),
+                                        steps=end - int(index) + 1)
             wrong = tuple(c for c in CHOICES if c != expert)
             queries.append(Query(p, j, messages, Oracle(expert, wrong), next_is_a))
     answers = _ask(llm, queries, config)
@@ -190,7 +213,7 @@ def collect(config: CollectConfig, llm: LLM, out_dir: Path | str) -> dict[str, A
         agreement[q.pair, q.agent_index] = max(votes.values()) / len(texts)
         correct[q.pair, q.agent_index] = votes[q.oracle.expert] / len(texts)
     obs = np.stack([pool[int(i)].obs for i in picked])
-    next_obs = np.stack([pool[int(i)].next_obs for i in picked])
+    next_obs = np.stack([pool[end].next_obs for end in ends])
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out / PREFERENCES, obs=obs, next_obs=next_obs, conf=conf,
                         progress=progress[:, :, 0], next_progress=progress[:, :, 1])
