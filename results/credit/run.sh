@@ -24,9 +24,20 @@ for seed in 0 1; do  # stopped (SIGTERM) at 0.84 / 0.82 M steps
   coopbench credit train --env overcooked/cramped_room-v0 --reward llm \
       --potential "$OUT/r2/potential" --shaping-scale 5 $B --seed "$seed" --out "$OUT/r2/llm-s$seed"
 done
+
+# ---- round 3: pairs 1, 5 or 25 steps apart ---------------------------------------------------
+coopbench credit collect --env overcooked/cramped_room-v0 --llm 'sim:expert?noise=0.2&seed=0' \
+    --pairs 30000 --repeats 5 --explore 0.1,0.3,0.5,0.7 --seed 0 --tie-tolerance 0.25 \
+    --gaps 1,5,25 --out "$OUT/r3/prefs"
+coopbench credit fit --prefs "$OUT/r3/prefs" --ignore-inputs 27,33 --out "$OUT/r3/potential"
+for seed in 0 1; do
+  coopbench credit train --env overcooked/cramped_room-v0 --reward llm \
+      --potential "$OUT/r3/potential" --shaping-scale 10 $B --seed "$seed" --out "$OUT/r3/llm-s$seed"
+done
 coopbench credit plot "sparse=$OUT/r2/sparse-s0,$OUT/r2/sparse-s1,$OUT/r2/sparse-s2" \
-    "LLM potentials (scale 5)=$OUT/r2/llm-s0,$OUT/r2/llm-s1" --metric soups --threshold 1 \
-    --title "cramped_room classic, primitive: round 2 (sim judge, noise 0.2)" \
+    "LLM potentials, consecutive pairs (x5)=$OUT/r2/llm-s0,$OUT/r2/llm-s1" \
+    "LLM potentials, gaps 1/5/25 (x10)=$OUT/r3/llm-s0,$OUT/r3/llm-s1" --metric soups --threshold 1 \
+    --title "cramped_room classic, primitive: rounds 2-3 (sim judge, noise 0.2)" \
     --out results/credit/soups-c.png --summary results/credit/summary-c.json
 exit 0
 
