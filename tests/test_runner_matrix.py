@@ -329,7 +329,7 @@ def test_ctrl_c_stops_with_one_line_and_marks_the_run_interrupted(meetgrid, tmp_
         time.sleep(0.005)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, stderr
     assert stderr.strip().splitlines()[-1].startswith("error: interrupted; finished episodes")
     assert "Traceback" not in stderr
     assert RunStore(out).read_manifest()["status"] == "interrupted"

@@ -34,9 +34,15 @@ for seed in 0 1; do
   coopbench credit train --env overcooked/cramped_room-v0 --reward llm \
       --potential "$OUT/r3/potential" --shaping-scale 10 $B --seed "$seed" --out "$OUT/r3/llm-s$seed"
 done
+coopbench credit train --env overcooked/cramped_room-v0 --reward llm \
+    --potential "$OUT/r3/potential" --shaping-scale 30 $B --seed 0 --out "$OUT/r3/llm30-s0"
+coopbench credit train --env overcooked/cramped_room-v0 --reward hand \
+    ${B/1500000/1000000} --seed 1 --out "$OUT/r3/hand-s1"
 coopbench credit plot "sparse=$OUT/r2/sparse-s0,$OUT/r2/sparse-s1,$OUT/r2/sparse-s2" \
     "LLM potentials, consecutive pairs (x5)=$OUT/r2/llm-s0,$OUT/r2/llm-s1" \
-    "LLM potentials, gaps 1/5/25 (x10)=$OUT/r3/llm-s0,$OUT/r3/llm-s1" --metric soups --threshold 1 \
+    "LLM potentials, gaps 1/5/25 (x10)=$OUT/r3/llm-s0,$OUT/r3/llm-s1" \
+    "LLM potentials, gaps 1/5/25 (x30)=$OUT/r3/llm30-s0" \
+    "hand shaping (reference)=$OUT/r3/hand-s1" --metric soups --threshold 1 \
     --title "cramped_room classic, primitive: rounds 2-3 (sim judge, noise 0.2)" \
     --out results/credit/soups-c.png --summary results/credit/summary-c.json
 exit 0
