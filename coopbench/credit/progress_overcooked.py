@@ -12,7 +12,7 @@ careful reader of `describe()` would judge. With n = ingredients per soup (class
              + per agent holding: an ingredient 0.5 while some pot can still take it (two
                agents holding onions for the last free place count once), else −0.3 (it must
                be put down before those hands can start a soup or fetch a dish); a dish 0.5
-               while a recipe soup is cooking or ready (else 0.25); a recipe soup n + 3 (a
+               while a recipe soup is cooking or ready (else 0); a recipe soup n + 3 (a
                wrong soup −0.3)
     agent i: progress_i(s) = team(s) + 0.2 · (1 − d_i / (d_max + 1))
 
@@ -33,6 +33,7 @@ from coopbench.envs.overcooked.kitchen import held, pot_soup, pot_status
 DISTANCE_WEIGHT = 0.2
 USELESS_ITEM = -0.3  # an ingredient no pot can take, a wrong soup: hands busy for nothing
 OFF_RECIPE_POT = -0.5  # a soup that is not the recipe blocks its pot until someone clears it
+IDLE_DISH = 0.0  # a dish before a recipe soup cooks: no closer (hands must be free to start it)
 
 
 def _on_recipe(names: list[str], recipe: list[str], complete: bool) -> bool:
@@ -71,7 +72,7 @@ def team_progress(env: Any) -> float:
             on_recipe = _on_recipe(names, kitchen.recipe, complete=True)
             value += n + 3.0 if on_recipe else USELESS_ITEM
         elif item == "dish":
-            value += 0.5 if cooking else 0.25
+            value += 0.5 if cooking else IDLE_DISH
         elif item is not None:
             if item not in slots:
                 slots[item] = _free_slots(state, kitchen, item)
