@@ -9,7 +9,7 @@ set -euo pipefail
 OUT=${OUT:-runs/credit}
 export COOPBENCH_LLM_CACHE=off   # the simulated model is not cached anyway
 
-# ---- round 2 (current code) ----------------------------------------------------------------
+# ---- round 2 (measure of then: a dish 0.25 before cooking) -----------------------------------------------------------
 # Walking is SAME for the judge (--tie-tolerance 0.25); inputs are standardised by `credit fit`.
 coopbench credit collect --env overcooked/cramped_room-v0 --llm 'sim:expert?noise=0.2&seed=0' \
     --pairs 30000 --repeats 5 --explore 0.1,0.3,0.5,0.7 --seed 0 --tie-tolerance 0.25 \
@@ -25,7 +25,7 @@ for seed in 0 1; do  # stopped (SIGTERM) at 0.84 / 0.82 M steps
       --potential "$OUT/r2/potential" --shaping-scale 5 $B --seed "$seed" --out "$OUT/r2/llm-s$seed"
 done
 
-# ---- round 3: pairs 1, 5 or 25 steps apart ---------------------------------------------------
+# ---- round 3: pairs 1, 5 or 25 steps apart (same measure) ----------------------------------------------
 coopbench credit collect --env overcooked/cramped_room-v0 --llm 'sim:expert?noise=0.2&seed=0' \
     --pairs 30000 --repeats 5 --explore 0.1,0.3,0.5,0.7 --seed 0 --tie-tolerance 0.25 \
     --gaps 1,5,25 --out "$OUT/r3/prefs"
@@ -45,6 +45,19 @@ coopbench credit plot "sparse=$OUT/r2/sparse-s0,$OUT/r2/sparse-s1,$OUT/r2/sparse
     "hand shaping (reference)=$OUT/r3/hand-s1" --metric soups --threshold 1 \
     --title "cramped_room classic, primitive: rounds 2-3 (sim judge, noise 0.2)" \
     --out results/credit/soups-c.png --summary results/credit/summary-c.json
+
+# ---- round 4: measure values a dish at 0 until a recipe soup cooks (current code) ------------
+python results/credit/oracle_ppo.py "$OUT/r4/oracle3-s0" 3 1000000 0    # true progress as Φ
+python results/credit/oracle_ppo.py "$OUT/r4/oracle10-s0" 10 1000000 0
+coopbench credit collect --env overcooked/cramped_room-v0 --llm 'sim:expert?noise=0.2&seed=0' \
+    --pairs 30000 --repeats 5 --explore 0.1,0.3,0.5,0.7 --seed 0 --tie-tolerance 0.25 \
+    --gaps 1,5,25 --out "$OUT/r4/prefs"
+coopbench credit fit --prefs "$OUT/r4/prefs" --ignore-inputs 27,33 --out "$OUT/r4/potential"
+for seed in 0 1 2; do
+  coopbench credit train --env overcooked/cramped_room-v0 --reward llm \
+      --potential "$OUT/r4/potential" --shaping-scale 10 $B --seed "$seed" --out "$OUT/r4/llm-s$seed"
+done
+# results/credit/soups-c.png: `coopbench credit plot` over the runs of rounds 2-4 (labels as in it)
 exit 0
 
 # ---- round 1 (code of commit d5f9fa2) -------------------------------------------------------
