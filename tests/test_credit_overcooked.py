@@ -78,6 +78,17 @@ def test_onions_for_the_last_free_place_count_once_and_a_useless_one_costs():
     assert team_progress(env) == pytest.approx(one_held + USELESS_ITEM)
 
 
+def test_a_dish_counts_only_once_a_recipe_soup_cooks():
+    from overcooked_ai_py.mdp.overcooked_mdp import ObjectState
+
+    env = envs.make(ENV)
+    env.reset(seed=0)
+    alice = env.state.players[0]
+    empty_kitchen = team_progress(env)
+    alice.held_object = ObjectState("dish", alice.position)
+    assert team_progress(env) == pytest.approx(empty_kitchen)  # nothing to serve yet
+
+
 def test_vecenv_reports_soups_and_hand_shaping():
     vec = VecEnv(ENV, 2, seed=0, horizon=20)
     vec.reset()
