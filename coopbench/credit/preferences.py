@@ -172,7 +172,7 @@ def collect(config: CollectConfig, llm: LLM, out_dir: Path | str) -> dict[str, A
     task = env.task_prompt()
     queries: list[Query] = []
     progress = np.zeros((len(picked), len(agents), 2), dtype=np.float64)
-    gaps = [int(g) for g in config.gaps]
+    gaps = config.gaps
     ends = []
     for p, index in enumerate(picked):
         gap = gaps[0] if len(gaps) == 1 else gaps[int(rng.integers(len(gaps)))]

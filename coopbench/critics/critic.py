@@ -81,7 +81,6 @@ class Critic:
         self, net: QNet | Sequence[QNet], meta: dict[str, Any], device: torch.device
     ) -> None:
         self.nets = [n.to(device).eval() for n in ([net] if isinstance(net, QNet) else net)]
-        self.net = self.nets[0]
         self.meta = meta
         self.device = device
         self.table = ActionTable.from_json(meta["table"])
@@ -90,7 +89,7 @@ class Critic:
     @property
     def return_scale(self) -> float:
         """Standard deviation of the training returns (the unit of scale-free thresholds)."""
-        return float(self.net.ret_std)
+        return float(self.nets[0].ret_std)  # members share the normalisation
 
     @property
     def agents(self) -> list[str]:
@@ -161,8 +160,6 @@ class Critic:
         acts = torch.as_tensor(
             [self._row(p) for p in partials], dtype=torch.long, device=self.device
         )
-        if len(self.nets) == 1:
-            return self.net.q(feats, acts).cpu().numpy()
         return torch.stack([n.q(feats, acts) for n in self.nets]).mean(0).cpu().numpy()
 
     def q(self, features: np.ndarray, partial: Mapping[str, Action | int]) -> float:
