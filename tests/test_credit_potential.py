@@ -67,6 +67,19 @@ def test_gaps_pair_states_further_apart(meetgrid, tmp_path):
         preferences.collect(CollectConfig("meetgrid/meet-v0", gaps=(0,)), model, tmp_path / "x")
 
 
+def test_a_rational_judge_is_surer_of_bigger_progress(meetgrid, tmp_path):
+    """The query carries its progress difference, so `rationality` errs on close calls."""
+    model = llm.make("sim:expert?rationality=1&seed=0", cache=False)
+    config = CollectConfig("meetgrid/meet-v0", pairs=300, repeats=5, seed=0, gaps=(1, 3, 6))
+    preferences.collect(config, model, tmp_path)
+    arrays, _ = preferences.load(tmp_path)
+    size = np.abs(arrays["next_progress"] - arrays["progress"]).ravel()
+    sureness = np.abs(arrays["conf"] - 0.5).ravel()
+    small, big = (size > 1e-6) & (size <= 1.0), size >= 2.0
+    assert small.sum() > 20 and big.sum() > 20
+    assert sureness[big].mean() > sureness[small].mean() + 0.1
+
+
 def test_random_rankings_give_a_flat_potential_consistent_ones_order_states(meetgrid, tmp_path):
     _collect("sim:expert?noise=0.1&seed=1", tmp_path / "good")
     _collect("sim:expert?garble=1.0&seed=1", tmp_path / "random")  # uniform A/B/SAME answers

@@ -94,6 +94,8 @@ def test_sim_calls_are_logged_and_marked_simulated(tmp_path):
         ("sim:expert?noise=abc", "not a number"),
         ("sim:expert?temperature=1", "unknown sim parameter"),
         ("sim:expert?seed=1.5", "not a number"),
+        ("sim:expert?rationality=0", "rationality must be a positive"),
+        ("sim:expert?rationality=inf", "rationality must be a positive"),
         ("local:", "needs a path"),
         ("openai:", "needs a model"),
         ("openai-compat:http://127.0.0.1:1/v1", "base_url>#<model"),
@@ -113,6 +115,25 @@ def test_spec_canonical_forms():
     )
     assert parse("openai-compat:http://h:1/v1/#m").canonical() == "openai-compat:http://h:1/v1#m"
     assert parse("local").canonical() == "local"
+    assert parse("sim:expert?rationality=2").canonical() == (
+        "sim:expert?garble=0.0&noise=0.0&rationality=2.0&seed=0"
+    )
+
+
+def test_a_rational_sim_errs_on_close_calls_and_rarely_on_clear_ones():
+    """With rationality b, P(wrong) = 1 − σ(b·margin); questions without a margin keep noise."""
+    model = make("sim:expert?noise=0.1&rationality=2&seed=5", cache=False)
+
+    def wrong_rate(margin: float | None) -> float:
+        oracle = Oracle("A", ("B", "SAME"), margin)
+        texts = [model.complete(_msgs(i), oracle=oracle, choices=["A", "B", "SAME"]).text
+                 for i in range(2000)]
+        return sum(t != "A" for t in texts) / len(texts)
+
+    assert 0.44 < wrong_rate(0.0) < 0.56  # a coin flip
+    assert 0.22 < wrong_rate(0.5) < 0.32  # 1 − σ(1) = 0.27
+    assert wrong_rate(3.0) < 0.01  # 1 − σ(6) = 0.0025
+    assert 0.07 < wrong_rate(None) < 0.13  # no margin: noise
 
 
 def test_call_context_labels_every_logged_call(tmp_path):

@@ -193,7 +193,9 @@ def collect(config: CollectConfig, llm: LLM, out_dir: Path | str) -> dict[str, A
                                         texts[order[1], agent], tr.actions.get(agent, "none"),
                                         steps=end - int(index) + 1)
             wrong = tuple(c for c in CHOICES if c != expert)
-            queries.append(Query(p, j, messages, Oracle(expert, wrong), next_is_a))
+            # How clear-cut the verdict is, for a simulated judge that errs on close calls.
+            margin = None if expert == "SAME" else abs(progress[p, j, 0] - progress[p, j, 1])
+            queries.append(Query(p, j, messages, Oracle(expert, wrong, margin), next_is_a))
     answers = _ask(llm, queries, config)
     conf = np.full((len(picked), len(agents)), 0.5)
     agreement = np.zeros_like(conf)

@@ -25,11 +25,14 @@ class Oracle:
 
     `expert` is the reply a perfect model would give, already in the caller's reply format;
     `alternatives` are other well-formed replies (e.g. random legal actions) that a noisy
-    simulated model picks instead with probability `noise`.
+    simulated model picks instead with probability `noise`. `margin`, when given, is how
+    clear-cut the expert answer is (e.g. a progress difference): a simulated model with a
+    `rationality` errs less on clear questions than on close calls.
     """
 
     expert: str
     alternatives: tuple[str, ...] = ()
+    margin: float | None = None
 
 
 @dataclass

@@ -1,4 +1,6 @@
-"""The simulated LLM (`sim:<policy>?noise=<p>&garble=<q>&seed=<s>`), for tests and studies.
+"""The simulated LLM (`sim:<policy>?noise=<p>&garble=<q>&seed=<s>[&rationality=<b>]`).
+
+For tests and controlled studies.
 
 It answers from the `Oracle` the caller hands over. Each answer is a pure function of the
 spec seed, the messages, the call's `seed` and the sample index (hashed), so it does not
@@ -11,6 +13,11 @@ depend on call order or on which process makes the call. Per call, one uniform d
 - otherwise: the policy's answer — `expert`: `oracle.expert`; `random`: a random
   alternative (or choice).
 
+With `rationality=b`, a question whose oracle has a `margin` m is answered wrong with
+probability 1 − σ(b·m) instead of `noise`: the "stochastic teacher" of preference-learning
+benchmarks (B-Pref, Lee et al. 2021), which, like a person or an LLM, errs on close calls
+(an even chance at m = 0) and rarely on clear ones. Questions without a margin keep `noise`.
+
 Usage is estimated (`request.estimate_tokens`: 4 characters per token) and costs nothing.
 Every result is flagged `simulated`.
 """
@@ -19,10 +26,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 
 import numpy as np
 
 from coopbench.errors import CoopbenchError
+from coopbench.llm.base import Oracle
 from coopbench.llm.request import Reply, Request, estimate_prompt_tokens, estimate_tokens
 from coopbench.llm.spec import ModelSpec
 
@@ -46,6 +55,7 @@ class SimBackend:
         self.noise = float(spec.params["noise"])
         self.garble = float(spec.params["garble"])
         self.seed = int(spec.params["seed"])
+        self.rationality = float(spec.params.get("rationality", 0.0))
         self.model_id = spec.canonical()
 
     def _rng(self, request: Request) -> np.random.Generator:
@@ -75,7 +85,7 @@ class SimBackend:
                 if choices
                 else _garbled(oracle.expert, rng)
             )
-        elif u < self.garble + self.noise or self.policy == "random":
+        elif u < self.garble + self._error_rate(oracle) or self.policy == "random":
             kind = "noise"
             text = _alternative(oracle.expert, oracle.alternatives, choices, rng)
         else:
@@ -89,6 +99,13 @@ class SimBackend:
             model=self.model_id,
             extra={"sim": kind},
         )
+
+
+    def _error_rate(self, oracle: Oracle) -> float:
+        """P(a wrong but well-formed answer): `noise`, or 1 − σ(b·margin) for a rational model."""
+        if self.rationality and oracle.margin is not None:
+            return (1.0 - self.garble) / (1.0 + math.exp(self.rationality * abs(oracle.margin)))
+        return self.noise
 
 
 def _garbled(expert: str, rng: np.random.Generator) -> str:

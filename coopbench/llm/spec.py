@@ -1,8 +1,8 @@
 """Model spec strings -> a parsed `ModelSpec`.
 
 `local`, `local:<file.gguf>`, `openai:<model>`, `openai-compat:<base_url>#<model>`,
-`sim:<policy>?noise=<p>&garble=<q>&seed=<s>`. Malformed specs raise `CoopbenchError`
-with one line naming what is wrong, so the CLI can print it as is.
+`sim:<policy>?noise=<p>&garble=<q>&seed=<s>[&rationality=<b>]`. Malformed specs raise
+`CoopbenchError` with one line naming what is wrong, so the CLI can print it as is.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from coopbench.errors import CoopbenchError
 
 SCHEMES = ("local", "openai", "openai-compat", "sim")
 SIM_POLICIES = ("expert", "random")
-_SIM_PARAMS = {"noise": float, "garble": float, "seed": int}
+_SIM_PARAMS = {"noise": float, "garble": float, "seed": int, "rationality": float}
 FORMS = (
     "local, local:<file.gguf>, openai:<model>, openai-compat:<base_url>#<model>, "
     "sim:<policy>?noise=<p>&garble=<q>&seed=<s>"
@@ -30,6 +30,7 @@ class ModelSpec:
     path: str = ""  # local: GGUF file ("" = the packaged default)
     base_url: str = ""  # openai-compat: endpoint root (…/v1)
     params: dict[str, float | int] = field(default_factory=dict)  # sim: noise, garble, seed
+    # (and rationality, only when given: older specs keep their canonical form and cache keys)
 
     def canonical(self) -> str:
         """The spec written in one normal form (sorted, defaults filled)."""
@@ -92,7 +93,7 @@ def _parse_sim(spec: str, rest: str) -> ModelSpec:
         raise _bad(spec, f"malformed query {query!r}") from None
     for key, value in pairs:
         if key not in _SIM_PARAMS:
-            raise _bad(spec, f"unknown sim parameter {key!r} (known: noise, garble, seed)")
+            raise _bad(spec, f"unknown sim parameter {key!r} (known: {', '.join(_SIM_PARAMS)})")
         try:
             params[key] = _SIM_PARAMS[key](value)
         except ValueError:
@@ -102,4 +103,6 @@ def _parse_sim(spec: str, rest: str) -> ModelSpec:
             raise _bad(spec, f"{key} must lie in [0, 1]")
     if params["seed"] < 0:
         raise _bad(spec, "seed must be >= 0")
+    if "rationality" in params and not 0.0 < float(params["rationality"]) < float("inf"):
+        raise _bad(spec, "rationality must be a positive number")
     return ModelSpec("sim", model=policy, params=params)
