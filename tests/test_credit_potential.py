@@ -41,6 +41,7 @@ def test_collect_counts_queries_and_confidence(meetgrid, tmp_path):
     expected = np.where(np.abs(diff) < 1e-6, 0.5, (diff > 0).astype(float))
     np.testing.assert_allclose(arrays["conf"], expected)
     assert meta["mean_correct_answers"] == 1.0 and meta["mean_agreement"] == 1.0
+    assert meta["mean_correct_answers_same"] == 1.0 == meta["mean_correct_answers_decided"]
 
 
 def test_a_later_state_stays_within_its_episode():
@@ -78,6 +79,9 @@ def test_a_rational_judge_is_surer_of_bigger_progress(meetgrid, tmp_path):
     small, big = (size > 1e-6) & (size <= 1.0), size >= 2.0
     assert small.sum() > 20 and big.sum() > 20
     assert sureness[big].mean() > sureness[small].mean() + 0.1
+    meta = preferences.load(tmp_path)[1]
+    assert meta["mean_correct_answers_same"] == 1.0  # no margin: noise 0
+    assert meta["mean_correct_answers_decided"] < 0.95
 
 
 def test_random_rankings_give_a_flat_potential_consistent_ones_order_states(meetgrid, tmp_path):

@@ -214,6 +214,9 @@ def collect(config: CollectConfig, llm: LLM, out_dir: Path | str) -> dict[str, A
         conf[q.pair, q.agent_index] = next_votes / valid if valid else 0.5
         agreement[q.pair, q.agent_index] = max(votes.values()) / len(texts)
         correct[q.pair, q.agent_index] = votes[q.oracle.expert] / len(texts)
+    ties = np.zeros(conf.shape, dtype=bool)
+    for q in queries:
+        ties[q.pair, q.agent_index] = q.oracle.expert == "SAME"
     obs = np.stack([pool[int(i)].obs for i in picked])
     next_obs = np.stack([pool[end].next_obs for end in ends])
     out.mkdir(parents=True, exist_ok=True)
@@ -236,6 +239,9 @@ def collect(config: CollectConfig, llm: LLM, out_dir: Path | str) -> dict[str, A
         "parse_failures": parse_failures,
         "mean_agreement": float(agreement.mean()),
         "mean_correct_answers": float(correct.mean()),
+        # Split by the true verdict: a judge can err differently on ties and on real steps.
+        "mean_correct_answers_same": _mean_or_none(correct[ties]),
+        "mean_correct_answers_decided": _mean_or_none(correct[~ties]),
         "same_progress_fraction": float(np.mean(
             np.abs(progress[:, :, 0] - progress[:, :, 1]) <= config.tie_tolerance)),
         "progress_measure": getattr(measure, "__name__", "task_progress"),
@@ -243,6 +249,10 @@ def collect(config: CollectConfig, llm: LLM, out_dir: Path | str) -> dict[str, A
     meta = json.loads(json.dumps(meta))  # what a reader of collect.json will see
     write_json_atomic(out / META, meta)
     return meta
+
+
+def _mean_or_none(values: np.ndarray) -> float | None:
+    return float(values.mean()) if values.size else None
 
 
 def _ask(llm: LLM, queries: list[Query], config: CollectConfig) -> list[list[str]]:
