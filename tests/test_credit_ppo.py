@@ -66,6 +66,16 @@ def test_resume_continues_from_the_last_checkpoint(meetgrid, tmp_path):
     assert [r["env_steps"] for r in rows] == [256 * k for k in range(1, 7)]
 
 
+def test_a_run_saved_before_a_new_option_still_resumes(meetgrid, tmp_path):
+    config = _config(total_steps=2 * 256)
+    Trainer(config, tmp_path, **QUIET).train()
+    saved = json.loads((tmp_path / "train.json").read_text())
+    del saved["shaping_anneal"]  # as written before the option existed
+    (tmp_path / "train.json").write_text(json.dumps(saved))
+    resumed = Trainer(_config(total_steps=3 * 256), tmp_path, resume=True, **QUIET)
+    assert resumed.train()["updates"] == 3
+
+
 def test_resume_without_a_checkpoint_fails_loudly(meetgrid, tmp_path):
     with pytest.raises(CoopbenchError, match="no checkpoint"):
         Trainer(_config(), tmp_path / "empty", resume=True, **QUIET)
@@ -88,6 +98,14 @@ def test_llm_potential_mode_shapes_rewards(meetgrid, tmp_path):
                     total_steps=512), run, **QUIET).train()
     rows = load_rows(run)
     assert all(r["shaping_per_step"] != 0.0 for r in rows)
+    # --shaping-anneal: the same shaping fades linearly and is gone after 256 env steps
+    faded = Trainer(_config(reward="llm", potential=str(tmp_path / "pot"), shaping_scale=2.0,
+                            shaping_anneal=256, total_steps=768), tmp_path / "faded", **QUIET)
+    assert faded.shaping_scale() == 2.0
+    faded.train()
+    assert faded.shaping_scale() == 0.0
+    shaping = [r["shaping_per_step"] for r in load_rows(tmp_path / "faded")]
+    assert shaping[0] != 0.0 and shaping[1:] == [0.0, 0.0]
     sparse = tmp_path / "sparse"
     Trainer(_config(total_steps=256), sparse, **QUIET).train()
     assert load_rows(sparse)[0]["shaping_per_step"] == 0.0

@@ -139,6 +139,9 @@ def train(
     shaping_gamma: float = typer.Option(1.0, "--shaping-gamma",
                                         help="γ' in γ'Φ(s')−Φ(s): 1 = plain difference; "
                                         "negative = the PPO discount."),
+    shaping_anneal: int = typer.Option(0, "--shaping-anneal",
+                                       help="Env steps over which the shaping fades to 0 "
+                                       "(0 = never)."),
     steps: int = typer.Option(200_000, "--steps", help="Total environment steps."),
     num_envs: int = typer.Option(8, "--envs", help="Env copies stepped together."),
     num_steps: int = typer.Option(128, "--rollout", help="Steps per copy per update."),
@@ -166,7 +169,8 @@ def train(
     spec = envs.registry.spec(env)
     config = TrainConfig(
         spec.id, reward=reward, potential=potential, shaping_scale=shaping_scale,
-        shaping_gamma=shaping_gamma, total_steps=steps, num_envs=num_envs, num_steps=num_steps,
+        shaping_gamma=shaping_gamma, shaping_anneal=shaping_anneal, total_steps=steps,
+        num_envs=num_envs, num_steps=num_steps,
         lr=lr, ent_coef=ent_coef, gamma=gamma, gae_lambda=gae_lambda, update_epochs=epochs,
         minibatches=minibatches, hidden=hidden, reward_scale=reward_scale, seed=seed, device=device,
         env_kwargs=_kwargs(env_kwargs),

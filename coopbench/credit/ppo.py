@@ -49,6 +49,7 @@ class TrainConfig:
     potential: str = ""  # potential checkpoint directory (reward = llm)
     shaping_scale: float = 1.0  # multiplies the shaping term (hand or llm)
     shaping_gamma: float = 1.0  # γ' in γ'Φ(s') − Φ(s): 1 = the plain difference; < 0: PPO's γ
+    shaping_anneal: int = 0  # env steps over which the shaping fades linearly to 0 (0: never)
     total_steps: int = 200_000  # environment steps (one joint step of one env copy = 1)
     num_envs: int = 8  # env copies stepped together
     num_steps: int = 128  # steps per copy per update
@@ -79,6 +80,8 @@ class TrainConfig:
                      "hidden", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise CoopbenchError(f"{name.replace('_', '-')} must be at least 1")
+        if self.shaping_anneal < 0:
+            raise CoopbenchError("shaping-anneal must be 0 (never) or a number of env steps")
         if (self.num_envs * self.num_steps) < self.minibatches:
             raise CoopbenchError("fewer samples per update than minibatches")
 
@@ -181,9 +184,9 @@ class Trainer:
         if resume:
             if not path.exists() or not (self.run_dir / CHECKPOINT).exists():
                 raise CoopbenchError(f"cannot resume: no checkpoint in {self.run_dir}")
-            saved = json.loads(path.read_text())
+            saved = asdict(TrainConfig.from_json(json.loads(path.read_text())))
             mine = asdict(self.config)
-            diff = [k for k in mine if k != "total_steps" and saved.get(k) != mine[k]]
+            diff = [k for k in mine if k != "total_steps" and saved[k] != mine[k]]
             if diff:
                 raise CoopbenchError(
                     f"cannot resume {self.run_dir}: options differ from the saved run ("
@@ -307,8 +310,9 @@ class Trainer:
                ) -> tuple[np.ndarray, torch.Tensor | None, float]:
         """Add this mode's shaping; returns (rewards, Φ of the next obs, shaping added)."""
         cfg = self.config
+        scale = self.shaping_scale()
         if cfg.reward == "hand":
-            extra = cfg.shaping_scale * out.extra_reward
+            extra = scale * out.extra_reward
             return reward + extra, phi, float(extra.sum())
         if cfg.reward != "llm" or phi is None:
             return reward, phi, 0.0
@@ -316,10 +320,23 @@ class Trainer:
         phi_final = self.shaper.potentials(torch.as_tensor(out.final_obs, device=dev))
         keep = 1.0 - torch.as_tensor(out.terminated, dtype=torch.float32, device=dev)[:, None]
         gamma = cfg.gamma if cfg.shaping_gamma < 0 else cfg.shaping_gamma
-        term = cfg.shaping_scale * (gamma * phi_final * keep - phi)
+        term = scale * (gamma * phi_final * keep - phi)
         extra = term.cpu().numpy().astype(np.float64)
         return reward + extra, self.shaper.potentials(torch.as_tensor(out.obs, device=dev)), \
             float(extra.sum())
+
+    def shaping_scale(self) -> float:
+        """`--shaping-scale`, faded linearly to 0 over `--shaping-anneal` env steps.
+
+        Why fade: shaping guides the early search, but a policy can settle where the shaped
+        reward is comfortable (holding a soup: every other interaction would drop it) and
+        stop looking for the sparse reward; as the shaping fades the sparse reward takes over,
+        as in Overcooked-AI's own PPO baselines.
+        """
+        cfg = self.config
+        if not cfg.shaping_anneal:
+            return cfg.shaping_scale
+        return cfg.shaping_scale * max(0.0, 1.0 - self.env_steps / cfg.shaping_anneal)
 
     def _gae(self, rew: torch.Tensor, val: torch.Tensor, done: torch.Tensor,
              next_val: torch.Tensor) -> torch.Tensor:
