@@ -43,7 +43,7 @@ def test_api_other_layout_and_observation_types(level):
         _quiet(api_test, parallel_to_aec(env), num_cycles=5)
 
 
-@pytest.mark.parametrize("obs_type", ["compact", "lossless", "featurized"])
+@pytest.mark.parametrize("obs_type", ["compact", "compact_soup", "lossless", "featurized"])
 def test_observations_lie_in_their_spaces(obs_type):
     env = envs.make("overcooked/forced_coordination-v0", obs_type=obs_type)
     obs, _ = env.reset(seed=0)
@@ -82,3 +82,29 @@ def test_compact_observation_is_egocentric():
         obs, *_ = env.step({"Alice": "interact", "Bob": "east"})
     np.testing.assert_array_equal(compact(env.kitchen, env.state, 0, env.ticks / 400, 1),
                                   obs["Bob"])
+
+
+def test_compact_soup_says_which_soup_each_agent_holds():
+    """The expert's first delivery: the holder's soup shows 3 onions in its `self` slots and in
+    its partner's `partner` slots; the rest equals `compact`."""
+    env = envs.make("overcooked/cramped_room-v0", obs_type="compact_soup")
+    plain = envs.make("overcooked/cramped_room-v0")
+    obs, _ = env.reset(seed=0)
+    plain.reset(seed=0)
+    assert obs["Alice"].shape == (43,)
+    seen = False
+    for _ in range(60):
+        joint = env.expert_joint()
+        obs, *_ = env.step(joint)
+        ref, *_ = plain.step(joint)
+        for agent in env.possible_agents:
+            np.testing.assert_array_equal(obs[agent][:39], ref[agent])
+        holders = [i for i, p in enumerate(env.state.players)
+                   if p.held_object is not None and p.held_object.name == "soup"]
+        for i, agent in enumerate(env.possible_agents):
+            me, partner = obs[agent][39:41], obs[agent][41:43]
+            np.testing.assert_array_equal(me, [1.0, 0.0] if i in holders else [0.0, 0.0])
+            np.testing.assert_array_equal(partner,
+                                          [1.0, 0.0] if 1 - i in holders else [0.0, 0.0])
+        seen = seen or bool(holders)
+    assert seen

@@ -10,7 +10,8 @@ Arguments (all settable through `coopbench.envs.make(id, **kwargs)`):
 layout             a layout shipped with overcooked-ai (classic five: see `layouts.py`)
 setting            "classic" (layout's recipe, 400 ticks) or "read" (2-onion soup, cook 2)
 action_level       "primitive" (north/south/east/west/stay/interact) or "skills"
-obs_type           "compact" (39 numbers, default), "lossless" (W x H x 26 planes) or
+obs_type           "compact" (39 numbers, default), "compact_soup" (compact plus the
+                   ingredients of held soups: 43), "lossless" (W x H x 26 planes) or
                    "featurized" (overcooked-ai's 96 hand features; builds an MLAM)
 horizon            game ticks per episode (classic 400; ReAd primitive = the step cap)
 max_steps          interaction steps (decisions) per episode
@@ -48,7 +49,7 @@ PRIMITIVE_ALIASES = {
     "wait": "stay", "noop": "stay", "no-op": "stay", "idle": "stay", "do nothing": "stay",
     "interact with the cell in front": "interact", "use": "interact",
 }
-OBS_TYPES = ("compact", "lossless", "featurized")
+OBS_TYPES = ("compact", "compact_soup", "lossless", "featurized")
 _STAY, _INTERACT = 4, 5
 
 
@@ -252,6 +253,9 @@ class OvercookedEnv(VocabularyEnv):
     def _observation_space(self, agent: str) -> spaces.Space:
         if self.obs_type == "compact":
             return spaces.Box(0.0, 1.0, shape=(feat.N_FEATURES,), dtype=np.float32)
+        if self.obs_type == "compact_soup":
+            size = feat.N_FEATURES + len(feat.HELD_SOUP_NAMES)
+            return spaces.Box(0.0, 1.0, shape=(size,), dtype=np.float32)
         if self.obs_type == "lossless":
             shape = tuple(self.mdp.get_lossless_state_encoding_shape())
             return spaces.Box(0.0, np.inf, shape=shape, dtype=np.float32)
@@ -259,11 +263,15 @@ class OvercookedEnv(VocabularyEnv):
         return spaces.Box(-np.inf, np.inf, shape=shape, dtype=np.float32)
 
     def _observations_now(self) -> dict[str, np.ndarray]:
-        if self.obs_type == "compact":
+        if self.obs_type in ("compact", "compact_soup"):
             time = self.ticks / self.setting.horizon
             k, s = self.kitchen, self.state
             alice = feat.compact(k, s, self.soups_delivered, time, 0)
-            return {"Alice": alice, "Bob": alice[feat.SWAP]}
+            obs = {"Alice": alice, "Bob": alice[feat.SWAP]}
+            if self.obs_type == "compact_soup":
+                for i, agent in enumerate(self.possible_agents):
+                    obs[agent] = np.concatenate([obs[agent], feat.held_soups(s, i)])
+            return obs
         if self.obs_type == "lossless":
             both = self.mdp.lossless_state_encoding(self.state, self.setting.horizon)
         else:

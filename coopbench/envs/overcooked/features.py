@@ -29,6 +29,9 @@ for _k in range(MAX_POTS):
 FEATURE_NAMES += ["counters.onions", "counters.dishes", "counters.soups", "soups_delivered",
                   "time"]
 N_FEATURES = len(FEATURE_NAMES)  # 39
+#: What `held_soups` appends for obs_type "compact_soup" (the observing agent first).
+HELD_SOUP_NAMES = [f"{who}.soup_{i}" for who in ("self", "partner")
+                   for i in ("onions", "tomatoes")]
 #: Index map that turns Alice's view into Bob's (swap the `self` and `partner` slots).
 SWAP = np.r_[11:22, 0:11, 22:N_FEATURES]
 
@@ -84,4 +87,19 @@ def compact(kitchen: Kitchen, state, soups: int, time: float, first: int = 0) ->
     n = max(len(kitchen.counters), 1)
     vec += [onions / n, dishes / n, soups_out / n, min(soups, SOUP_SCALE) / SOUP_SCALE,
             min(time, 1.0)]
+    return np.asarray(vec, dtype=np.float32)
+
+
+def held_soups(state, first: int = 0) -> np.ndarray:
+    """Ingredients (/3) of the soup each player holds, player `first` first (zeros if none).
+
+    Why: `compact` says that a player holds a soup, not which one. A learned potential or
+    policy then cannot tell a recipe soup (worth a delivery) from a wrong one (worth nothing).
+    """
+    vec: list[float] = []
+    for player in (state.players[first], state.players[1 - first]):
+        obj = player.held_object
+        names = [i.name for i in obj._ingredients] if obj is not None and obj.name == "soup" \
+            else []
+        vec += [names.count("onion") / 3, names.count("tomato") / 3]
     return np.asarray(vec, dtype=np.float32)
