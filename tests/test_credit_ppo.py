@@ -125,3 +125,23 @@ def test_bad_training_options_are_clear_errors(meetgrid, tmp_path):
         with pytest.raises(CoopbenchError, match="no CUDA"):
             resolve_device("cuda")
     assert not (tmp_path / "a" / CURVES).exists()
+
+
+def test_the_mean_over_seeds_crosses_where_the_average_curve_does(tmp_path):
+    from coopbench.credit.curves import mean_crossing
+
+    def run(name: str, soups: list[float]):
+        path = tmp_path / name
+        path.mkdir()
+        rows = [{"update": i + 1, "env_steps": 100 * (i + 1), "episodes": 1, "soups": v}
+                for i, v in enumerate(soups)]
+        (path / CURVES).write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return path
+
+    early = run("early", [0, 0, 2, 2, 2, 2])
+    late = run("late", [0, 0, 0, 0, 0, 2])
+    # window 1: the mean is 1 from step 300 on; each run alone crosses at 300 and 600
+    assert mean_crossing([early, late], "soups", 1.0, window=1) == 300
+    assert mean_crossing([early, late], "soups", 1.5, window=1) == 600
+    assert mean_crossing([late], "soups", 3.0, window=1) is None
+    assert first_crossing(load_rows(late), "soups", 1.0, window=1) == 600

@@ -197,6 +197,10 @@ def train(
                   f"{result['device']} → {out}/curves.png")
 
 
+def _steps(value: int | None) -> str:
+    return "never" if value is None else f"{value:,}"
+
+
 @credit_app.command()
 def plot(
     runs: list[str] = typer.Argument(..., help="LABEL=RUN_DIR[,RUN_DIR...] per curve group."),
@@ -207,7 +211,7 @@ def plot(
     summary: Path = typer.Option(None, "--summary", help="Also write per-run numbers as JSON."),
 ) -> None:
     """Plot learning curves (mean and min-max over seeds) of several groups of runs."""
-    from coopbench.credit.curves import load_rows, run_summary
+    from coopbench.credit.curves import load_rows, mean_crossing, run_summary
     from coopbench.credit.curves import plot as draw
     from coopbench.runner.store import write_json_atomic
 
@@ -227,11 +231,12 @@ def plot(
         runs_out = [run_summary(p, metric, threshold) for p in paths]
         numbers["groups"][label] = runs_out
         if threshold is not None:
-            text = ", ".join("never" if r["first_crossing"] is None
-                             else f"{r['first_crossing']:,}" for r in runs_out)
+            mean = mean_crossing(paths, metric, threshold)
+            numbers.setdefault("mean_first_crossing", {})[label] = mean
+            text = ", ".join(_steps(r["first_crossing"]) for r in runs_out)
             totals = ", ".join(f"{r['env_steps']:,}" for r in runs_out)
             console.print(f"{label}: first reaches {metric} ≥ {threshold} at ({text}) steps "
-                          f"(of {totals})", markup=False)
+                          f"(of {totals}); the mean over runs at {_steps(mean)}", markup=False)
     if summary is not None:
         write_json_atomic(summary, numbers)
     console.print(f"→ {out}")

@@ -125,6 +125,26 @@ def run_summary(run_dir: Path | str, metric: str, threshold: float | None = None
     }
 
 
+def group_curves(dirs: Iterable[Path | str], metric: str, window: int = 3
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(grid, curves): every run's smoothed `metric` on the env steps all of them reached."""
+    curves = [smoothed(load_rows(d), metric, window) for d in dirs]
+    curves = [c for c in curves if len(c[0])]
+    if not curves:
+        return np.zeros(0), np.zeros((0, 0))
+    grid = np.unique(np.concatenate([c[0] for c in curves]))
+    grid = grid[grid <= min(c[0][-1] for c in curves)]
+    return grid, np.stack([np.interp(grid, c[0], c[1]) for c in curves])
+
+
+def mean_crossing(dirs: Iterable[Path | str], metric: str, threshold: float,
+                  window: int = 3) -> int | None:
+    """The first env step at which the mean over the runs (seeds) reaches `threshold`."""
+    grid, ys = group_curves(dirs, metric, window)
+    hits = np.nonzero(ys.mean(axis=0) >= threshold)[0] if len(ys) else []
+    return int(grid[hits[0]]) if len(hits) else None
+
+
 def plot(groups: dict[str, Iterable[Path]], metric: str, out: Path | str, *,
          threshold: float | None = None, title: str = "", window: int = 3) -> Path:
     """Mean ± min/max across runs of each group, against env steps, saved as PNG."""
@@ -135,14 +155,10 @@ def plot(groups: dict[str, Iterable[Path]], metric: str, out: Path | str, *,
 
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
     for label, dirs in groups.items():
-        curves = [smoothed(load_rows(d), metric, window) for d in dirs]
-        curves = [c for c in curves if len(c[0])]
-        if not curves:
+        grid, ys = group_curves(dirs, metric, window)
+        if not len(ys):
             continue
-        grid = np.unique(np.concatenate([c[0] for c in curves]))
-        grid = grid[grid <= min(c[0][-1] for c in curves)]
-        ys = np.stack([np.interp(grid, c[0], c[1]) for c in curves])
-        line = ax.plot(grid, ys.mean(axis=0), label=f"{label} (n={len(curves)})")[0]
+        line = ax.plot(grid, ys.mean(axis=0), label=f"{label} (n={len(ys)})")[0]
         ax.fill_between(grid, ys.min(axis=0), ys.max(axis=0), color=line.get_color(), alpha=0.2)
     if threshold is not None:
         ax.axhline(threshold, color="grey", linestyle="--", linewidth=1)
