@@ -58,6 +58,44 @@ for seed in 0 1 2; do
       --potential "$OUT/r4/potential" --shaping-scale 10 $B --seed "$seed" --out "$OUT/r4/llm-s$seed"
 done
 # results/credit/soups-c.png: `coopbench credit plot` over the runs of rounds 2-4 (labels as in it)
+
+# ---- round 5: a judge that errs on close calls, held soups in the observation, fading shaping --
+# The judge: sim:expert with rationality 2 (a ranking whose progress differs by Δ is wrong with
+# probability 1 − σ(2|Δ|); a tie is wrong with probability 0.2). Observation: compact_soup.
+# Potential inputs ignored: pot cook countdowns (27, 33) and items on counters (34-36).
+OBS='{"obs_type": "compact_soup"}'
+coopbench credit collect --env overcooked/cramped_room-v0 --env-kwargs "$OBS" \
+    --llm 'sim:expert?noise=0.2&rationality=2&seed=0' --pairs 30000 --repeats 5 \
+    --explore 0.1,0.3,0.5,0.7 --seed 0 --tie-tolerance 0.25 --gaps 1,5,25 --out "$OUT/r5/prefs"
+coopbench credit fit --prefs "$OUT/r5/prefs" --ignore-inputs 27,33,34,35,36 --out "$OUT/r5/potential"
+for seed in 0 1 2 3 4; do  # llm s0 was started with --steps 2500000 and stopped at 1.5 M
+  coopbench credit train --env overcooked/cramped_room-v0 --env-kwargs "$OBS" --reward llm \
+      --potential "$OUT/r5/potential" --shaping-scale 2 --shaping-anneal 2000000 $B \
+      --seed "$seed" --out "$OUT/r5/llm-s$seed"
+  coopbench credit train --env overcooked/cramped_room-v0 --env-kwargs "$OBS" --reward sparse \
+      $B --seed "$seed" --out "$OUT/r5/sparse-s$seed"
+done
+# Controls: the same recipe with constant-error judges (20 %, round 4's; and 9 %)
+for noise in 0.2 0.09; do
+  coopbench credit collect --env overcooked/cramped_room-v0 --env-kwargs "$OBS" \
+      --llm "sim:expert?noise=$noise&seed=0" --pairs 30000 --repeats 5 \
+      --explore 0.1,0.3,0.5,0.7 --seed 0 --tie-tolerance 0.25 --gaps 1,5,25 \
+      --out "$OUT/r5/prefs-flat$noise"
+  coopbench credit fit --prefs "$OUT/r5/prefs-flat$noise" --ignore-inputs 27,33,34,35,36 \
+      --out "$OUT/r5/potential-flat$noise"
+  coopbench credit train --env overcooked/cramped_room-v0 --env-kwargs "$OBS" --reward llm \
+      --potential "$OUT/r5/potential-flat$noise" --shaping-scale 2 --shaping-anneal 2000000 $B \
+      --seed 0 --out "$OUT/r5/llm-flat$noise-s0"
+done
+R="$OUT/r5"  # results/credit/runs-r5 holds these runs' curves under the same names
+coopbench credit plot \
+    "LLM potentials, judge errs on close calls=$R/llm-s0,$R/llm-s1,$R/llm-s2,$R/llm-s3,$R/llm-s4" \
+    "sparse=$R/sparse-s0,$R/sparse-s1,$R/sparse-s2,$R/sparse-s3,$R/sparse-s4" \
+    "control: constant-error judge, 20 %=$R/llm-flat0.2-s0" \
+    "control: constant-error judge, 9 %=$R/llm-flat0.09-s0" \
+    --metric soups --threshold 1 \
+    --title "cramped_room classic, primitive: round 5 (x2 shaping fading over 2 M steps)" \
+    --out results/credit/soups-r5.png --summary results/credit/summary-r5.json
 exit 0
 
 # ---- round 1 (code of commit d5f9fa2) -------------------------------------------------------
