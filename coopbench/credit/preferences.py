@@ -200,6 +200,7 @@ def collect(config: CollectConfig, llm: LLM, out_dir: Path | str) -> dict[str, A
     conf = np.full((len(picked), len(agents)), 0.5)
     agreement = np.zeros_like(conf)
     correct = np.zeros_like(conf)
+    ties = np.zeros(conf.shape, dtype=bool)  # the true verdict is SAME
     parse_failures = 0
     for q, texts in zip(queries, answers, strict=True):
         votes = {c: 0 for c in CHOICES}
@@ -214,8 +215,6 @@ def collect(config: CollectConfig, llm: LLM, out_dir: Path | str) -> dict[str, A
         conf[q.pair, q.agent_index] = next_votes / valid if valid else 0.5
         agreement[q.pair, q.agent_index] = max(votes.values()) / len(texts)
         correct[q.pair, q.agent_index] = votes[q.oracle.expert] / len(texts)
-    ties = np.zeros(conf.shape, dtype=bool)
-    for q in queries:
         ties[q.pair, q.agent_index] = q.oracle.expert == "SAME"
     obs = np.stack([pool[int(i)].obs for i in picked])
     next_obs = np.stack([pool[end].next_obs for end in ends])
