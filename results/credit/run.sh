@@ -83,16 +83,18 @@ for noise in 0.2 0.09; do
       --out "$OUT/r5/prefs-flat$noise"
   coopbench credit fit --prefs "$OUT/r5/prefs-flat$noise" --ignore-inputs 27,33,34,35,36 \
       --out "$OUT/r5/potential-flat$noise"
-  coopbench credit train --env overcooked/cramped_room-v0 --env-kwargs "$OBS" --reward llm \
-      --potential "$OUT/r5/potential-flat$noise" --shaping-scale 2 --shaping-anneal 2000000 $B \
-      --seed 0 --out "$OUT/r5/llm-flat$noise-s0"
+  for seed in 0 1 2; do
+    coopbench credit train --env overcooked/cramped_room-v0 --env-kwargs "$OBS" --reward llm \
+        --potential "$OUT/r5/potential-flat$noise" --shaping-scale 2 --shaping-anneal 2000000 \
+        $B --seed "$seed" --out "$OUT/r5/llm-flat$noise-s$seed"
+  done
 done
 R="$OUT/r5"  # results/credit/runs-r5 holds these runs' curves under the same names
 coopbench credit plot \
     "LLM potentials, judge errs on close calls=$R/llm-s0,$R/llm-s1,$R/llm-s2,$R/llm-s3,$R/llm-s4" \
     "sparse=$R/sparse-s0,$R/sparse-s1,$R/sparse-s2,$R/sparse-s3,$R/sparse-s4" \
-    "control: constant-error judge, 20 %=$R/llm-flat0.2-s0" \
-    "control: constant-error judge, 9 %=$R/llm-flat0.09-s0" \
+    "control: constant-error judge, 20 %=$R/llm-flat0.2-s0,$R/llm-flat0.2-s1,$R/llm-flat0.2-s2" \
+    "control: constant-error judge, 9 %=$R/llm-flat0.09-s0,$R/llm-flat0.09-s1,$R/llm-flat0.09-s2" \
     --metric soups --threshold 1 \
     --title "cramped_room classic, primitive: round 5 (x2 shaping fading over 2 M steps)" \
     --out results/credit/soups-r5.png --summary results/credit/summary-r5.json
