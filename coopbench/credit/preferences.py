@@ -175,6 +175,7 @@ def collect(config: CollectConfig, llm: LLM, out_dir: Path | str) -> dict[str, A
     gaps = config.gaps
     ends = []
     for p, index in enumerate(picked):
+        # One gap: no draw, so a default collection keeps the random stream it always had.
         gap = gaps[0] if len(gaps) == 1 else gaps[int(rng.integers(len(gaps)))]
         tr, end = pool[int(index)], later(pool, int(index), gap)
         ends.append(end)
@@ -241,8 +242,7 @@ def collect(config: CollectConfig, llm: LLM, out_dir: Path | str) -> dict[str, A
         # Split by the true verdict: a judge can err differently on ties and on real steps.
         "mean_correct_answers_same": _mean_or_none(correct[ties]),
         "mean_correct_answers_decided": _mean_or_none(correct[~ties]),
-        "same_progress_fraction": float(np.mean(
-            np.abs(progress[:, :, 0] - progress[:, :, 1]) <= config.tie_tolerance)),
+        "same_progress_fraction": float(ties.mean()),
         "progress_measure": getattr(measure, "__name__", "task_progress"),
     }
     meta = json.loads(json.dumps(meta))  # what a reader of collect.json will see

@@ -100,7 +100,6 @@ class SimBackend:
             extra={"sim": kind},
         )
 
-
     def _error_rate(self, oracle: Oracle) -> float:
         """P(a wrong but well-formed answer): `noise`, or 1 − σ(b·margin) for a rational model."""
         if self.rationality and oracle.margin is not None:

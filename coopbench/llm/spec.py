@@ -17,7 +17,7 @@ SIM_POLICIES = ("expert", "random")
 _SIM_PARAMS = {"noise": float, "garble": float, "seed": int, "rationality": float}
 FORMS = (
     "local, local:<file.gguf>, openai:<model>, openai-compat:<base_url>#<model>, "
-    "sim:<policy>?noise=<p>&garble=<q>&seed=<s>"
+    "sim:<policy>?noise=<p>&garble=<q>&seed=<s>[&rationality=<b>]"
 )
 
 
