@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from coopbench.llm.base import LLM, Completion, Message, Oracle
+from coopbench.llm.base import LLM, Completion, Message, Oracle, Scores
 from coopbench.llm.cache import ResponseCache
 from coopbench.llm.calllog import CallLog
 from coopbench.llm.client import Model, call_context
@@ -17,8 +17,8 @@ from coopbench.llm.config import LLMConfig, load
 from coopbench.llm.pricing import PriceTable
 from coopbench.llm.spec import ModelSpec, parse
 
-__all__ = ["LLM", "Completion", "Message", "Model", "ModelSpec", "Oracle", "call_context", "make",
-           "parse"]
+__all__ = ["LLM", "Completion", "Message", "Model", "ModelSpec", "Oracle", "Scores", "call_context",
+           "make", "parse"]
 
 CACHE_OFF_ENV = "COOPBENCH_LLM_CACHE"  # set to "off" to disable the response cache
 

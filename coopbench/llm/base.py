@@ -48,6 +48,27 @@ class Completion:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class Scores:
+    """One scoring pass: log P(candidate | messages) for each candidate, in their order.
+
+    `method` is "logprobs" (the model's token probabilities) or "sampled" (smoothed
+    frequencies of sampled replies, for endpoints without log-probabilities); `usage.calls`
+    is the query rounds it cost (1 for logprobs, k for k samples; a cache hit still counts).
+    """
+
+    logprobs: tuple[float, ...]
+    usage: Usage
+    method: str = "logprobs"
+    cached: bool = False
+    latency_s: float = 0.0
+    model: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def best(self) -> int:
+        return max(range(len(self.logprobs)), key=self.logprobs.__getitem__)
+
+
 @runtime_checkable
 class LLM(Protocol):
     spec: str  # the spec string it was built from (secrets never included)
@@ -66,3 +87,13 @@ class LLM(Protocol):
         oracle: Oracle | None = None,  # required by sim: models, ignored by real ones
         meta: dict[str, Any] | None = None,  # episode/step/agent ids for the call log
     ) -> Completion: ...
+
+    def score(
+        self,
+        messages: list[Message],
+        candidates: list[str],
+        *,
+        seed: int | None = None,
+        oracle: Oracle | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Scores: ...

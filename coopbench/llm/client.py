@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import json
+import math
 import sqlite3
 import threading
 import time
@@ -16,11 +18,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from coopbench.errors import CoopbenchError
-from coopbench.llm.base import Completion, Message, Oracle
+from coopbench.llm.base import Completion, Message, Oracle, Scores
 from coopbench.llm.cache import Entry, ResponseCache, cache_key
 from coopbench.llm.calllog import CallLog, redact
 from coopbench.llm.pricing import PriceTable
-from coopbench.llm.request import Backend, Reply, Request
+from coopbench.llm.request import Backend, Reply, Request, ScoreReply, ScoreRequest
 from coopbench.types import Usage
 
 _CONTEXT: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
@@ -126,6 +128,76 @@ class Model:
         self._log(request, meta, completion, latency, cached, key, None)
         return completion
 
+    def score(
+        self,
+        messages: list[Message],
+        candidates: list[str],
+        *,
+        seed: int | None = None,
+        oracle: Oracle | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Scores:
+        """log P(candidate | messages) per candidate: one scoring pass, cached like a reply.
+
+        A backend's answer that is not one finite-or-−inf number per candidate is a
+        `CoopbenchError` (counted in the call log), never a silently wrong ranking.
+        """
+        _request(messages, None, 0.0, 1, seed, 0, oracle)  # the same message checks
+        if not candidates:
+            raise ValueError("candidates must not be empty")
+        request = ScoreRequest(
+            messages=tuple({"role": str(m["role"]), "content": str(m["content"])}
+                           for m in messages),
+            candidates=tuple(str(c) for c in candidates),
+            oracle=oracle,
+            seed=seed,
+        )
+        key = cache_key(self.model_id, request) if self.cache is not None else None
+        start = time.perf_counter()
+        entry = self._cache_get(key)
+        cached = entry is not None
+        reply: ScoreReply | None = None
+        if entry is None:
+            try:
+                reply = self.backend.score(request)
+                _check_scores(reply.logprobs, len(request.candidates), self.spec)
+            except Exception as exc:
+                with self._lock:
+                    self.retries += len(getattr(exc, "retries", []))
+                self._log(request, meta, None, time.perf_counter() - start, False, key, exc)
+                raise
+            payload = {"logprobs": [float(x) for x in reply.logprobs], "method": reply.method,
+                       "calls": reply.calls}
+            entry = Entry(json.dumps(payload), reply.tokens_in, reply.tokens_out,
+                          reply.model or self.model_id, time.perf_counter() - start)
+            self._cache_put(key, entry)
+        payload = json.loads(entry.text)
+        latency = time.perf_counter() - start
+        usage = Usage(
+            calls=int(payload.get("calls", 1)),
+            cache_hits=int(cached),
+            tokens_in=entry.tokens_in,
+            tokens_out=entry.tokens_out,
+            cost_usd=self.prices.cost(self.price_name, entry.tokens_in, entry.tokens_out),
+        )
+        scores = Scores(
+            logprobs=tuple(float(x) for x in payload["logprobs"]),
+            usage=usage,
+            method=str(payload.get("method", "logprobs")),
+            cached=cached,
+            latency_s=latency,
+            model=entry.model,
+            extra=dict(reply.extra) if reply else {"original_latency_s": entry.latency_s},
+        )
+        if self.simulated:
+            scores.extra["simulated"] = True
+        with self._lock:
+            self.usage = self.usage + usage
+            self.backend_calls += int(not cached)
+            self.retries += len(reply.retries) if reply else 0
+        self._log(request, meta, scores, latency, cached, key, None)
+        return scores
+
     def _cache_get(self, key: str | None) -> Entry | None:
         if self.cache is None or key is None:
             return None
@@ -145,9 +217,9 @@ class Model:
 
     def _log(
         self,
-        request: Request,
+        request: Request | ScoreRequest,
         meta: dict[str, Any] | None,
-        completion: Completion | None,
+        completion: Completion | Scores | None,
         latency: float,
         cached: bool,
         key: str | None,
@@ -164,13 +236,14 @@ class Model:
             **(_CONTEXT.get() or {}),
             **(meta or {}),
             "request": params,
-            "response": completion.text if completion else None,
+            "response": _response(completion),
             "model": completion.model if completion else None,
             "usage": completion.usage.to_json() if completion else None,
             "latency_s": round(latency, 6),
             "cache_hit": cached,
             "cache_key": key,
-            "attempts": completion.attempts if completion else getattr(error, "attempts", 1),
+            "attempts": (getattr(completion, "attempts", 1) if completion
+                         else getattr(error, "attempts", 1)),
             "retries": (completion.extra.get("retries", []) if completion
                         else getattr(error, "retries", [])),
             "error": _one_line(error) if error else None,
@@ -210,6 +283,27 @@ def _request(
         sample=int(sample),
         oracle=oracle,
     )
+
+
+def _response(answer: Completion | Scores | None) -> Any:
+    if answer is None:
+        return None
+    if isinstance(answer, Scores):
+        return {"logprobs": [round(x, 4) for x in answer.logprobs], "method": answer.method}
+    return answer.text
+
+
+def _check_scores(logprobs: Any, n: int, spec: str) -> None:
+    """One log-probability (finite or −inf, never above 0 by more than rounding) per candidate."""
+    try:
+        values = [float(x) for x in logprobs]
+    except (TypeError, ValueError):
+        raise CoopbenchError(f"{spec}: scores are not numbers: {str(logprobs)[:80]}") from None
+    if len(values) != n:
+        raise CoopbenchError(f"{spec}: {len(values)} scores for {n} candidates")
+    bad = [x for x in values if math.isnan(x) or x == math.inf or x > 1e-3]
+    if bad:
+        raise CoopbenchError(f"{spec}: scores are not log-probabilities (e.g. {bad[0]})")
 
 
 def _warn_cache(path: object, exc: Exception) -> None:

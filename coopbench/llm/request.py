@@ -46,6 +46,49 @@ class Reply:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ScoreRequest:
+    """Score fixed candidate replies to `messages` instead of generating one.
+
+    `oracle` is the simulated model's answer key (ignored by real models), as in `Request`.
+    """
+
+    messages: tuple[Message, ...]
+    candidates: tuple[str, ...]
+    oracle: Oracle | None = None
+    seed: int | None = None  # only the sampled fallback draws anything
+
+    def output_params(self) -> dict[str, Any]:
+        """Every parameter that changes the scores (the cache key uses exactly these)."""
+        return {
+            "kind": "score",
+            "messages": [dict(m) for m in self.messages],
+            "candidates": list(self.candidates),
+            "seed": self.seed,
+        }
+
+
+@dataclass
+class ScoreReply:
+    """log P(candidate | messages) per candidate, summed over its tokens (end of turn included).
+
+    `method` says how they were obtained: "logprobs" (the model's own token probabilities) or
+    "sampled" (frequencies of k sampled replies, smoothed: a coarse stand-in for endpoints
+    that return no log-probabilities). `calls` is how many model requests that took: a
+    sampled fallback spends one per sample, and each is a query round.
+    """
+
+    logprobs: list[float]
+    tokens_in: int
+    tokens_out: int = 0
+    method: str = "logprobs"
+    calls: int = 1
+    attempts: int = 1
+    retries: list[dict[str, Any]] = field(default_factory=list)
+    model: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
 class Backend(Protocol):
     """Turns one request into one reply; raises `CoopbenchError` on permanent failure."""
 
@@ -54,6 +97,8 @@ class Backend(Protocol):
     cacheable: bool  # False for backends where caching buys nothing (sim)
 
     def generate(self, request: Request) -> Reply: ...
+
+    def score(self, request: ScoreRequest) -> ScoreReply: ...
 
 
 def estimate_tokens(text: str) -> int:

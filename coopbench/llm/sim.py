@@ -32,7 +32,14 @@ import numpy as np
 
 from coopbench.errors import CoopbenchError
 from coopbench.llm.base import Oracle
-from coopbench.llm.request import Reply, Request, estimate_prompt_tokens, estimate_tokens
+from coopbench.llm.request import (
+    Reply,
+    Request,
+    ScoreReply,
+    ScoreRequest,
+    estimate_prompt_tokens,
+    estimate_tokens,
+)
 from coopbench.llm.spec import ModelSpec
 
 _GARBLE_FORMS = (
@@ -66,13 +73,16 @@ class SimBackend:
         digest = hashlib.sha256(payload.encode("utf-8")).digest()
         return np.random.default_rng(int.from_bytes(digest[:16], "little"))
 
-    def generate(self, request: Request) -> Reply:
-        oracle = request.oracle
-        if oracle is None:
+    def _oracle(self, request: Request | ScoreRequest) -> Oracle:
+        if request.oracle is None:
             raise CoopbenchError(
                 f"{self.model_id} answers from the env's expert, but this caller passed no "
                 "oracle; use a real model spec (local, openai:...) for it"
             )
+        return request.oracle
+
+    def generate(self, request: Request) -> Reply:
+        oracle = self._oracle(request)
         rng = self._rng(request)
         u = float(rng.random())
         choices = list(request.choices) if request.choices is not None else None
@@ -99,6 +109,27 @@ class SimBackend:
             model=self.model_id,
             extra={"sim": kind},
         )
+
+    def score(self, request: ScoreRequest) -> ScoreReply:
+        """The answer `generate` would give (with `choices` = the candidates) holds 1 − error
+        of the probability mass, the other candidates share the error: a model that is sure
+        of the reply it would have given, right or wrong."""
+        oracle = self._oracle(request)
+        asked = Request(messages=request.messages, choices=request.candidates,
+                        seed=request.seed, oracle=oracle)
+        answer = self.generate(asked)
+        n = len(request.candidates)
+        err = min(1.0, self.garble + self._error_rate(oracle)) if self.policy == "expert" else 1.0
+        if n == 1:
+            logprobs = [0.0]
+        elif self.policy == "random":
+            logprobs = [-math.log(n)] * n
+        else:
+            hit = math.log(max(1.0 - err, 1e-9))
+            miss = math.log(max(err, 1e-9) / (n - 1))
+            logprobs = [hit if c == answer.text else miss for c in request.candidates]
+        return ScoreReply(logprobs=logprobs, tokens_in=answer.tokens_in, model=self.model_id,
+                          extra={"sim": answer.extra["sim"]})
 
     def _error_rate(self, oracle: Oracle) -> float:
         """P(a wrong but well-formed answer): `noise`, or 1 − σ(b·margin) for a rational model."""
