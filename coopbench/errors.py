@@ -29,3 +29,8 @@ class UnknownIdError(CoopbenchError, KeyError):
 
 class ConfigError(CoopbenchError, ValueError):
     """A configuration file or option has a bad key or value."""
+
+
+class BadScores(CoopbenchError):
+    """A model answered a scoring request with something that is not one log-probability per
+    candidate. Planners count it as a failed query and decide without the LLM term."""

@@ -61,8 +61,8 @@ def test_registered_ids_flags_and_short_names(meetgrid):
 def test_a_perfect_llm_solves_the_task(meetgrid, critic_path, planner_id):
     steps = []
     critic = critic_path if planner_id.startswith("read") else None
-    result = play(planner_id, sim(), critic=critic, steps=steps, eps0=-5.0)\
-        if critic else play(planner_id, sim(), steps=steps)
+    result = play(planner_id, sim(), critic=critic, steps=steps, eps0=-5.0,
+                  acceptance="absolute") if critic else play(planner_id, sim(), steps=steps)
     assert result.success and result.error is None
     assert result.llm_queries >= result.interaction_steps
     assert result.parse_failures == 0 and result.tokens_in > 0
@@ -130,7 +130,7 @@ def test_roco_dialog_every_agent_speaks_before_execute(meetgrid):
 def test_read_j_rejects_low_scores_and_sends_improve_feedback(meetgrid, critic_path):
     steps = []
     # an impossible threshold: every proposal is rejected until the refinement cap
-    play("read-j-v0", sim(), critic=critic_path, steps=steps, eps0=1e6,
+    play("read-j-v0", sim(), critic=critic_path, steps=steps, eps0=1e6, acceptance="absolute",
          threshold_schedule="logs", max_refinements=3, at_cap="best")
     first = steps[0]
     scores = [e for e in first.transcript if e["type"] == "score"]
@@ -146,7 +146,7 @@ def test_read_j_rejects_low_scores_and_sends_improve_feedback(meetgrid, critic_p
 def test_read_at_cap_wait_consumes_the_step(meetgrid, critic_path):
     steps = []
     play("read-s-v0", sim(), critic=critic_path, steps=steps, eps0=1e6, max_refinements=2,
-         at_cap="wait")
+         at_cap="wait", acceptance="absolute")
     assert steps[0].joint == {"Alice": "wait", "Bob": "wait"}
     assert steps[0].llm_queries == 4  # 2 refinements x 2 agents
 
@@ -154,14 +154,67 @@ def test_read_at_cap_wait_consumes_the_step(meetgrid, critic_path):
 def test_threshold_schedules(meetgrid, critic_path):
     from coopbench.planners.read import ReadJPlanner
 
-    logs = ReadJPlanner(eps0=-0.2)
+    logs = ReadJPlanner(eps0=-0.2, acceptance="absolute")
     logs.scale = 2.0  # the critic's return std (threshold_units="std")
-    assert logs.agent_threshold() == -0.4
+    assert logs.agent_threshold(best=9.0) == -0.4  # absolute: the best alternative is ignored
     assert [logs.relax(t) for t in (-0.2, -0.4, 0.0)] == [-0.4, -0.8, 0.0]
-    paper = ReadJPlanner(threshold_schedule="paper", alpha0=1.0, threshold_units="raw")
+    paper = ReadJPlanner(threshold_schedule="paper", alpha0=1.0, threshold_units="raw",
+                         acceptance="absolute")
     paper.alpha = 0.5
     paper.start_threshold()
-    assert paper.agent_threshold() == 1.0 and paper.relax(1.0) == 0.5
+    assert paper.agent_threshold(best=9.0) == 1.0 and paper.relax(1.0) == 0.5
+    relative = ReadJPlanner(accept_margin=0.1)  # the default acceptance
+    relative.scale = 2.0
+    assert relative.agent_threshold(best=1.0) == pytest.approx(0.8)
+    assert relative.relax(0.8) == pytest.approx(0.6)  # the margin doubles: 0.2 -> 0.4
+
+
+class _BiasedCritic:
+    """Scores a fixed 'bad' plan +0.159 over V(s) and the best alternative +0.5."""
+
+    gamma, return_scale, agents = 0.99, 1.0, ["Alice", "Bob"]
+
+    def __init__(self, bad: dict[str, str]):
+        self.bad = bad
+
+    def value(self, feats):
+        return 0.0
+
+    def q_many(self, feats, partials):
+        import numpy as np
+
+        def q(p):
+            texts = {a: x.text for a, x in p.items()}
+            return 0.159 if texts == self.bad else 0.5 if len(p) == 2 else 0.0
+        return np.array([q(p) for p in partials])
+
+    def q(self, feats, partial):
+        return float(self.q_many(feats, [partial])[0])
+
+
+def test_relative_acceptance_rejects_a_plan_a_biased_critic_likes(meetgrid, monkeypatch):
+    """The threshold loop once accepted any plan a critic biased upward scored above ε₀;
+    compared with the best legal alternative, a +0.159 plan loses to a +0.5 one."""
+    import numpy as np
+
+    from coopbench.critics import resolve
+
+    env = envs.make(ENV)
+    env.reset(seed=0)
+    bad = {a: env.action_options(a)[0] for a in env.agents}
+    reply = "EXECUTE\n" + "\n".join(f"NAME {a} ACTION {t}" for a, t in bad.items())
+    monkeypatch.setattr(resolve, "resolve_critic", lambda *a, **k: _BiasedCritic(bad))
+    results = {}
+    for acceptance in ("absolute", "relative"):
+        planner = planners.make("read-j-v0", acceptance=acceptance, eps0=0.0,
+                                threshold_units="raw", max_refinements=2, at_cap="wait")
+        planner.reset(env, llm_layer.make("sim:expert", cache=False), np.random.default_rng(0))
+        planner.oracle_joint = lambda env, agents, **_: llm_layer.Oracle(reply)
+        results[acceptance] = planner.act(env)
+    absolute, relative = results["absolute"], results["relative"]
+    assert {a: x.text for a, x in absolute.joint.items()} == bad and absolute.llm_queries == 1
+    assert relative.llm_queries == 2  # rejected twice, then at_cap=wait consumes the step
+    assert all(x.text == env.wait_action(a).text for a, x in relative.joint.items())
 
 
 def test_bad_planner_options_are_one_line_errors(meetgrid):

@@ -36,37 +36,42 @@ def assemble(sections: Sequence[str | None], user: str) -> list[Message]:
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def _examples(env: LanguageEnv, agents: Sequence[str]) -> list[str]:
-    """Example action texts from the fixed vocabulary (stable across calls)."""
-    out = []
-    for i, agent in enumerate(agents):
-        vocab = env.vocabulary(agent)
-        out.append(vocab[min(i, len(vocab) - 1)])
-    return out
+FREE_TEXT_LEAD = "Think step by step if you need to, then write"
+PLAN_ONLY_LEAD = "Write only the plan:"  # a grammar (choices) or scoring leaves no room to think
 
 
-def joint_instruction(env: LanguageEnv, agents: Sequence[str], think: str = "") -> str:
-    """Output format for a whole joint plan; `think` asks for reasoning before the plan."""
-    examples = "\n".join(
-        f"NAME {a} ACTION {t}" for a, t in zip(agents, _examples(env, agents), strict=True)
-    )
-    lead = think or "Think step by step if you need to, then write"
+def _placeholder(agent: str) -> str:
+    """An example action that shows the format without suggesting a move (a real action
+    text here is copied by small models whatever the state)."""
+    return f"<one of {agent}'s available actions>"
+
+
+def joint_instruction(
+    env: LanguageEnv, agents: Sequence[str], think: str = "", free_text: bool = True
+) -> str:
+    """Output format for a whole joint plan; `think` asks for reasoning before the plan.
+
+    `free_text=False` (replies constrained to the plan, or plans scored) drops every
+    invitation to write anything but the plan.
+    """
+    examples = "\n".join(f"NAME {a} ACTION {_placeholder(a)}" for a in agents)
+    lead = (think or FREE_TEXT_LEAD) if free_text else PLAN_ONLY_LEAD
     return section(
         "Action Output Instruction",
         f"{lead} a line '{EXECUTE}' followed by exactly one line per robot, "
         f"'NAME <robot> ACTION <action>', for {', '.join(agents)}. Use only actions that are "
-        f"available now. Example:\n{EXECUTE}\n{examples}",
+        f"available now. Format:\n{EXECUTE}\n{examples}",
     )
 
 
-def own_instruction(env: LanguageEnv, agent: str) -> str:
+def own_instruction(env: LanguageEnv, agent: str, free_text: bool = True) -> str:
     """Output format for one agent's own action (ReAd-S, sequential speakers)."""
-    example = env.vocabulary(agent)[0]
+    lead = FREE_TEXT_LEAD if free_text else PLAN_ONLY_LEAD
     return section(
         "Action Output Instruction",
-        f"Think step by step if you need to, then write a line '{PROCEED}' followed by exactly "
-        f"one line 'NAME {agent} ACTION <action>' for yourself only. Use only actions that are "
-        f"available to you now. Example:\n{PROCEED}\nNAME {agent} ACTION {example}",
+        f"{lead} a line '{PROCEED}' followed by exactly one line 'NAME {agent} ACTION "
+        f"<action>' for yourself only. Use only actions that are available to you now. "
+        f"Format:\n{PROCEED}\nNAME {agent} ACTION {_placeholder(agent)}",
     )
 
 
@@ -82,14 +87,25 @@ def history_section(rounds: Sequence[Round], title: str = "Previous Round Histor
     return section(title, "\n".join(parts))
 
 
-def state_section(env: LanguageEnv, agent: str | None = None) -> str:
-    """The current state (global, or `agent`'s partial view) and the actions legal now."""
+BLANK_STATE = "(not shown)"
+
+
+def state_section(
+    env: LanguageEnv, agent: str | None = None, *, reverse: bool = False, blank: bool = False
+) -> str:
+    """The current state (global, or `agent`'s partial view) and the actions legal now.
+
+    `reverse` lists each agent's options last to first and `blank` hides the state: the
+    variants that calibrated scoring (planners/scoring.py) compares.
+    """
     who = env.agents if agent is None else [agent]
-    options = "\n".join(f"{a}: {', '.join(env.action_options(a))}" for a in who)
-    title = "Current State" if agent is None else f"What {agent} sees now"
-    return "\n\n".join(
-        [section(title, env.describe(agent)), section("Available Actions Now", options)]
+    lists = {a: env.action_options(a) for a in who}
+    options = "\n".join(
+        f"{a}: {', '.join(reversed(o) if reverse else o)}" for a, o in lists.items()
     )
+    title = "Current State" if agent is None else f"What {agent} sees now"
+    state = BLANK_STATE if blank else env.describe(agent)
+    return "\n\n".join([section(title, state), section("Available Actions Now", options)])
 
 
 def feedback_section(messages: Sequence[str]) -> str | None:

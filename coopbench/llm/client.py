@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from coopbench.errors import CoopbenchError
+from coopbench.errors import BadScores, CoopbenchError
 from coopbench.llm.base import Completion, Message, Oracle, Scores
 from coopbench.llm.cache import Entry, ResponseCache, cache_key
 from coopbench.llm.calllog import CallLog, redact
@@ -298,12 +298,12 @@ def _check_scores(logprobs: Any, n: int, spec: str) -> None:
     try:
         values = [float(x) for x in logprobs]
     except (TypeError, ValueError):
-        raise CoopbenchError(f"{spec}: scores are not numbers: {str(logprobs)[:80]}") from None
+        raise BadScores(f"{spec}: scores are not numbers: {str(logprobs)[:80]}") from None
     if len(values) != n:
-        raise CoopbenchError(f"{spec}: {len(values)} scores for {n} candidates")
+        raise BadScores(f"{spec}: {len(values)} scores for {n} candidates")
     bad = [x for x in values if math.isnan(x) or x == math.inf or x > 1e-3]
     if bad:
-        raise CoopbenchError(f"{spec}: scores are not log-probabilities (e.g. {bad[0]})")
+        raise BadScores(f"{spec}: scores are not log-probabilities (e.g. {bad[0]})")
 
 
 def _warn_cache(path: object, exc: Exception) -> None:

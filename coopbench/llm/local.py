@@ -22,8 +22,9 @@ from coopbench.errors import CoopbenchError
 from coopbench.llm import paths
 from coopbench.llm.grammar import choice_grammar
 from coopbench.llm.model_files import DEFAULT, assemble, verified_sha256
-from coopbench.llm.request import Reply, Request
+from coopbench.llm.request import Reply, Request, ScoreReply, ScoreRequest
 from coopbench.llm.spec import ModelSpec
+from coopbench.llm.token_tree import TokenTreeScorer
 
 N_CTX_ENV = "COOPBENCH_LOCAL_N_CTX"
 THREADS_ENV = "COOPBENCH_LOCAL_THREADS"
@@ -97,6 +98,7 @@ def _forget_after_fork() -> None:
     """A forked child must not share the parent's llama.cpp context: it loads its own."""
     global _MODELS_LOCK
     _MODELS.clear()
+    _SCORERS.clear()
     _MODELS_LOCK = threading.Lock()
 
 
@@ -105,6 +107,10 @@ os.register_at_fork(after_in_child=_forget_after_fork)
 
 def _close_all() -> None:
     """Free models before interpreter teardown (llama-cpp's __del__ fails that late)."""
+    for scorer in _SCORERS.values():
+        with contextlib.suppress(Exception):
+            scorer.close()
+    _SCORERS.clear()
     with _MODELS_LOCK:
         for llama, _ in _MODELS.values():
             with contextlib.suppress(Exception):
@@ -181,12 +187,80 @@ class LocalBackend:
         )
 
 
+    def score(self, request: ScoreRequest) -> ScoreReply:
+        """log P(candidate | prompt) from the model's own token probabilities (token tree)."""
+        llama, lock = self.llama()
+        with lock:
+            prompt_text, end = _render_prompt(llama, request.messages)
+            prompt = llama.tokenize(prompt_text.encode("utf-8"), add_bos=False, special=True)
+            candidates = [
+                [*llama.tokenize(c.encode("utf-8"), add_bos=False, special=False), end]
+                for c in request.candidates
+            ]
+            scorer = _scorer(llama)
+            decodes = scorer.decodes
+            before = perf_counters(scorer)
+            try:
+                logprobs = scorer.score(prompt, candidates)
+            except ValueError as exc:
+                raise CoopbenchError(f"{self.name}: {exc} (set {N_CTX_ENV} for a larger "
+                                     "context)") from None
+            after = perf_counters(scorer)
+        extra: dict[str, Any] = {"decodes": scorer.decodes - decodes}
+        if before and after:
+            extra.update({k: round(after[k] - before[k], 3) for k in after})
+        return ScoreReply(logprobs=logprobs, tokens_in=len(prompt),
+                          tokens_out=sum(len(c) for c in candidates), model=self.name,
+                          extra=extra)
+
+
+_SCORERS: dict[int, TokenTreeScorer] = {}
+
+
+def _scorer(llama: Any) -> TokenTreeScorer:
+    """One scoring context per loaded model, kept (with its prompt prefix) between calls."""
+    key = id(llama)
+    if key not in _SCORERS:
+        try:
+            _SCORERS[key] = TokenTreeScorer(llama)
+        except (ValueError, RuntimeError, AttributeError) as exc:
+            raise CoopbenchError(f"llama.cpp cannot open a scoring context: {exc}") from None
+    return _SCORERS[key]
+
+
+def _render_prompt(llama: Any, messages: tuple[dict[str, str], ...]) -> tuple[str, int]:
+    """The prompt text a chat completion would start from, and the end-of-turn token.
+
+    Uses the GGUF's own chat template (as `create_chat_completion` does), so scores and
+    generated replies condition on the same text.
+    """
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llama.metadata.get("tokenizer.chat_template")
+    if not template:
+        raise CoopbenchError("this GGUF has no chat template: scoring needs one")
+    eos = llama.token_eos()
+    formatter = Jinja2ChatFormatter(
+        template=template,
+        eos_token=llama._model.token_get_text(eos),
+        bos_token=llama._model.token_get_text(llama.token_bos()),
+    )
+    rendered = formatter(messages=[dict(m) for m in messages])
+    end = llama.tokenize(b"<|im_end|>", add_bos=False, special=True)
+    end_token = end[0] if "<|im_end|>" in template and len(end) == 1 else eos
+    return rendered.prompt, end_token
+
+
 def perf_counters(llama: Any) -> dict[str, float] | None:
-    """llama.cpp's cumulative counters: prompt tokens evaluated, tokens generated, their ms."""
+    """llama.cpp's cumulative counters: prompt tokens evaluated, tokens generated, their ms.
+
+    `llama` is a `Llama` or a `TokenTreeScorer` (both hold their context as `_ctx`/`ctx`).
+    """
     try:
         import llama_cpp
 
-        data = llama_cpp.llama_perf_context(llama._ctx.ctx)
+        ctx = llama.ctx if isinstance(llama, TokenTreeScorer) else llama._ctx
+        data = llama_cpp.llama_perf_context(ctx.ctx)
     except (AttributeError, ImportError, TypeError):
         return None
     return {"prompt_tokens_evaluated": data.n_p_eval, "prompt_eval_ms": data.t_p_eval_ms,

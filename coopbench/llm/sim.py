@@ -115,10 +115,14 @@ class SimBackend:
         of the probability mass, the other candidates share the error: a model that is sure
         of the reply it would have given, right or wrong."""
         oracle = self._oracle(request)
+        n = len(request.candidates)
+        if oracle.expert.strip() not in {c.strip() for c in request.candidates}:
+            return ScoreReply(logprobs=[-math.log(n)] * n,  # nothing it knows is on offer
+                              tokens_in=estimate_prompt_tokens(request.messages),
+                              model=self.model_id, extra={"sim": "no-expert-candidate"})
         asked = Request(messages=request.messages, choices=request.candidates,
                         seed=request.seed, oracle=oracle)
         answer = self.generate(asked)
-        n = len(request.candidates)
         err = min(1.0, self.garble + self._error_rate(oracle)) if self.policy == "expert" else 1.0
         if n == 1:
             logprobs = [0.0]

@@ -39,11 +39,13 @@ class JointPlanner(LLMPlanner):
     def extra_sections(self) -> list[str | None]:
         return []
 
-    def prompt(self, env: LanguageEnv, agents: list[str], feedback: list[str]) -> list:
+    def prompt(
+        self, env: LanguageEnv, agents: list[str], feedback: list[str], free_text: bool = True
+    ) -> list:
         return P.assemble(
             [
                 P.section("Task", env.task_prompt()),
-                P.joint_instruction(env, agents, self.think),
+                P.joint_instruction(env, agents, self.think, free_text),
                 P.section("Role", self.role),
                 *self.extra_sections(),
                 P.history_section(self.visible_rounds(), self.history_title),
@@ -66,7 +68,7 @@ class JointPlanner(LLMPlanner):
                 reply = self.ask(
                     ctx,
                     env,
-                    self.prompt(env, agents, feedback),
+                    self.prompt(env, agents, feedback, free_text=choices is None),
                     oracle=oracle,
                     attempt=attempt,
                     choices=choices,

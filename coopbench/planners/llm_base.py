@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from itertools import product
 from typing import Any, ClassVar
 
+import numpy as np
+
 from coopbench.agents import prompts as P
 from coopbench.agents.oracle import joint_oracle, own_oracle
 from coopbench.agents.prompts import Round
@@ -215,12 +217,7 @@ class LLMPlanner(Planner):
             seed=self.call_seed + env.steps_taken,
             sample=attempt,
             oracle=oracle,
-            meta={
-                "step": env.steps_taken,
-                "agent": agent,
-                "purpose": purpose,
-                "planner": getattr(getattr(self, "spec", None), "id", type(self).__name__),
-            },
+            meta=self.call_meta(env, agent, purpose),
         )
         ctx.queries += 1
         ctx.usage = ctx.usage + completion.usage
@@ -234,6 +231,44 @@ class LLMPlanner(Planner):
             cached=completion.cached,
         )
         return completion.text
+
+    def score(
+        self,
+        ctx: StepContext,
+        env: LanguageEnv,
+        messages: list[Message],
+        candidates: list[str],
+        *,
+        oracle: Oracle | None,
+        agent: str | None = None,
+        purpose: str = "score",
+    ) -> np.ndarray:
+        """One counted scoring pass: log μ(candidate | messages) for every candidate."""
+        if ctx.queries >= ctx.cap:
+            raise QueryCapReached
+        scores = self.llm.score(
+            messages,
+            candidates,
+            seed=self.call_seed + env.steps_taken,
+            oracle=oracle,
+            meta=self.call_meta(env, agent, purpose),
+        )
+        ctx.queries += scores.usage.calls
+        ctx.usage = ctx.usage + scores.usage
+        best = scores.best()
+        ctx.note("query", agent=agent, purpose=purpose, prompt=messages,
+                 candidates=len(candidates), reply=candidates[best],
+                 log_mu=round(scores.logprobs[best], 4), method=scores.method,
+                 cached=scores.cached)
+        return np.asarray(scores.logprobs, dtype=float)
+
+    def call_meta(self, env: LanguageEnv, agent: str | None, purpose: str) -> dict[str, Any]:
+        return {
+            "step": env.steps_taken,
+            "agent": agent,
+            "purpose": purpose,
+            "planner": getattr(getattr(self, "spec", None), "id", type(self).__name__),
+        }
 
     def begin_step(self) -> StepContext:
         self._expert: dict[str, Action] | None = None

@@ -7,18 +7,25 @@ persona. ReAd-S (§3.1): agents in a fixed order each propose their own action f
 partial view; agent i's score is Q(s, a¹..aⁱ) − Q(s, a¹..aⁱ⁻¹).
 
 A score at or under the threshold sends the LLM ReAd's improve block (reply, score,
-threshold) and the threshold relaxes (`threshold_schedule`: "logs" doubles a negative ε₀
-after every rejection, reset per agent and re-plan; "paper" keeps a positive α that doubles at
-the start of every step and halves after every rejected query). After `max_refinements`
-rejections the `at_cap` rule picks the plan. An accepted plan still goes through `verify()`;
-a physical failure re-plans with the environment feedback (`max_replans`). History: the last
-executed round only. Every call counts in NQ and respects `max_queries_per_step`.
+threshold) and the threshold relaxes. With `acceptance="relative"` (the default) the
+threshold is the best legal alternative's advantage minus `accept_margin`, and the margin
+doubles after every rejection: a critic biased upward raises every score, the best
+alternative's with them, so it can no longer wave through whatever it likes. With
+`acceptance="absolute"` the threshold is a fixed number (`threshold_schedule`: "logs"
+doubles a negative ε₀ after every rejection, reset per agent and re-plan; "paper" keeps a
+positive α that doubles at the start of every step and halves after every rejected query).
+After `max_refinements` rejections the `at_cap` rule picks the plan. An accepted plan still
+goes through `verify()`; a physical failure re-plans with the environment feedback
+(`max_replans`). History: the last executed round only. Every call counts in NQ and
+respects `max_queries_per_step`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from coopbench.agents import prompts as P
 from coopbench.agents.replies import parse_joint, parse_own
@@ -30,6 +37,7 @@ from coopbench.planners.llm_base import (
     QueryCapReached,
     StepContext,
 )
+from coopbench.planners.scoring import legal_joints
 from coopbench.types import Action, ParseError, PlanResult
 
 
@@ -49,6 +57,9 @@ class ReadConfig(LLMPlannerConfig):
     history: str = "last"  # ReAd keeps the last executed round only
     critic: str = "auto"  # checkpoint path | "auto" (shipped, else cached, else train) | "train"
     critic_device: str = "cpu"  # where scoring runs (tiny MLP: CPU is fastest per call)
+    acceptance: str = "relative"  # "relative" (best alternative − margin) | "absolute" (ε₀/α)
+    accept_margin: float = 0.05  # relative acceptance: margin under the best, doubling
+    max_enumerate: int = 4096  # legal joint plans ranked for the best alternative
     threshold_schedule: str = "logs"  # "logs" (ε₀ doubles per rejection) | "paper" (α halves)
     eps0: float = -0.02  # initial threshold for "logs" (per task in the logs, -1.5..0)
     alpha0: float = 0.02  # initial α for "paper" (> 0)
@@ -62,6 +73,10 @@ class ReadConfig(LLMPlannerConfig):
 
     def validate(self, planner: str) -> None:
         super().validate(planner)
+        if self.acceptance not in ("relative", "absolute"):
+            raise ConfigError(f"{planner}: acceptance must be relative or absolute")
+        if self.accept_margin < 0 or self.max_enumerate < 1:
+            raise ConfigError(f"{planner}: accept_margin must be >= 0, max_enumerate >= 1")
         if self.threshold_schedule not in ("logs", "paper"):
             raise ConfigError(f"{planner}: threshold_schedule must be logs or paper")
         if self.at_cap not in ("best", "last", "wait"):
@@ -105,16 +120,22 @@ class ReadPlanner(LLMPlanner):
 
     def start_threshold(self) -> None:
         """Paper: α doubles at the start of every step (the logs' ε₀ needs nothing)."""
-        if self.cfg.threshold_schedule == "paper":
+        if self.cfg.acceptance == "absolute" and self.cfg.threshold_schedule == "paper":
             self.alpha *= 2
 
-    def agent_threshold(self) -> float:
-        """Logs: ε₀ again for every agent and re-plan. Paper: wherever α has got to."""
+    def agent_threshold(self, best: float) -> float:
+        """Relative: `best` (the best legal alternative's score) less the margin. Absolute,
+        logs: ε₀ again for every agent and re-plan; paper: wherever α has got to."""
+        if self.cfg.acceptance == "relative":
+            self.best = best
+            return best - self.cfg.accept_margin * self.scale
         if self.cfg.threshold_schedule == "paper":
             return self.alpha
         return self.cfg.eps0 * self.scale
 
     def relax(self, threshold: float) -> float:
+        if self.cfg.acceptance == "relative":  # twice as far under the best
+            return self.best - 2 * (self.best - threshold)
         if self.cfg.threshold_schedule == "paper":
             self.alpha = threshold / 2
             return self.alpha
@@ -137,6 +158,18 @@ class ReadPlanner(LLMPlanner):
         text = ctx.verify_failed(problems)
         env_feedback.append(f"This plan failed:\n{texts_of(joint)}\n{text}")
         return False
+
+    def order(self, env: LanguageEnv) -> list[str]:
+        """ReAd-S's speaking order: `agent_order`, else the critic's agent order."""
+        if not self.cfg.agent_order:
+            return [a for a in self.critic.agents if a in env.agents]
+        order = [a.strip() for a in self.cfg.agent_order.split(",") if a.strip()]
+        if sorted(order) != sorted(env.agents):
+            raise ConfigError(
+                f"agent_order {self.cfg.agent_order!r} must name each of "
+                f"{', '.join(env.agents)} once"
+            )
+        return order
 
     def base_sections(self, env: LanguageEnv, instruction: str) -> list[str | None]:
         return [
@@ -162,9 +195,10 @@ class ReadJPlanner(ReadPlanner):
         env_feedback: list[str] = []
         earlier: list[str] = []
         self.start_threshold()
+        best = self.best_joint_score(env, agents, feats, base)
         try:
             for replan in range(self.cfg.max_replans):
-                threshold = self.agent_threshold()
+                threshold = self.agent_threshold(best)
                 chosen, chat = self.refine(
                     ctx, env, agents, feats, base, threshold, env_feedback, earlier, replan
                 )
@@ -180,6 +214,15 @@ class ReadJPlanner(ReadPlanner):
         wait = self.wait_all(env)
         self.remember(env, [], wait)
         return ctx.result(wait)
+
+    def best_joint_score(
+        self, env: LanguageEnv, agents: list[str], feats, base: float
+    ) -> float:
+        """The best legal joint plan's advantage (only relative acceptance needs it)."""
+        if self.cfg.acceptance != "relative":
+            return 0.0
+        joints = legal_joints(env, agents, self.cfg.max_enumerate, self.rng)
+        return float(np.max(self.critic.q_many(feats, joints))) - base
 
     def refine(
         self,
@@ -198,9 +241,11 @@ class ReadJPlanner(ReadPlanner):
         improve: str | None = None
         for k in range(self.cfg.max_refinements):
             persona = agents[(ctx.queries) % len(agents)]
+            choices = self.joint_choices(env, agents)
+            instruction = P.joint_instruction(env, agents, free_text=choices is None)
             messages = P.assemble(
                 [
-                    *self.base_sections(env, P.joint_instruction(env, agents)),
+                    *self.base_sections(env, instruction),
                     P.state_section(env),
                     P.feedback_section(env_feedback),
                     P.chat_section(earlier, "Earlier Attempts This Step"),
@@ -209,7 +254,6 @@ class ReadJPlanner(ReadPlanner):
                 ],
                 P.user_line(persona),
             )
-            choices = self.joint_choices(env, agents)
             reply = self.ask(
                 ctx,
                 env,
@@ -259,17 +303,6 @@ class ReadSPlanner(ReadPlanner):
     mode = "sequential"
     uses_partial_obs = True
 
-    def order(self, env: LanguageEnv) -> list[str]:
-        if not self.cfg.agent_order:
-            return [a for a in self.critic.agents if a in env.agents]
-        order = [a.strip() for a in self.cfg.agent_order.split(",") if a.strip()]
-        if sorted(order) != sorted(env.agents):
-            raise ConfigError(
-                f"agent_order {self.cfg.agent_order!r} must name each of "
-                f"{', '.join(env.agents)} once"
-            )
-        return order
-
     def act(self, env: LanguageEnv) -> PlanResult:
         self.absorb_execution_feedback(env)
         ctx = self.begin_step()
@@ -284,7 +317,8 @@ class ReadSPlanner(ReadPlanner):
                 chat = []
                 prev_q = self.critic.value(feats)
                 for agent in order:
-                    threshold = self.agent_threshold()
+                    threshold = self.agent_threshold(self.best_own_score(env, agent, plan,
+                                                                         feats, prev_q))
                     chosen, threshold = self.refine_agent(
                         ctx, env, agent, plan, feats, prev_q, threshold, env_feedback, chat, replan
                     )
@@ -299,6 +333,16 @@ class ReadSPlanner(ReadPlanner):
         wait = self.wait_all(env)
         self.remember(env, chat, wait)
         return ctx.result(wait)
+
+    def best_own_score(
+        self, env: LanguageEnv, agent: str, plan: dict[str, Action], feats, prev_q: float
+    ) -> float:
+        """The best legal action's local advantage for `agent` after `plan`'s prefix."""
+        if self.cfg.acceptance != "relative":
+            return 0.0
+        options = [env.parse(agent, t) for t in env.action_options(agent)]
+        return float(np.max(self.critic.q_many(feats, [{**plan, agent: o} for o in options])))\
+            - prev_q
 
     def refine_agent(
         self,
@@ -316,9 +360,10 @@ class ReadSPlanner(ReadPlanner):
         proposals: list[Proposal] = []
         improve: str | None = None
         for k in range(self.cfg.max_refinements):
+            choices = self.own_choices(env, agent)
             messages = P.assemble(
                 [
-                    *self.base_sections(env, P.own_instruction(env, agent)),
+                    *self.base_sections(env, P.own_instruction(env, agent, choices is None)),
                     P.state_section(env, agent),
                     P.feedback_section(env_feedback),
                     P.chat_section(chat),
@@ -333,7 +378,7 @@ class ReadSPlanner(ReadPlanner):
                 agent=agent,
                 oracle=self.oracle_own(env, agent),
                 attempt=replan * self.cfg.max_refinements + k,
-                choices=self.own_choices(env, agent),
+                choices=choices,
             )
             try:
                 action = parse_own(env, agent, reply)

@@ -27,6 +27,15 @@ LLM_PLANNERS = (
     ("read/read-s-v0", "coopbench.planners.read:ReadSPlanner",
      {**DIALOG, "needs_critic": True},
      "ReAd-S: agents propose in turn; each refined by its local (prefix) advantage."),
+    ("read/read-j-scored-v0", "coopbench.planners.scored:ScoredReadJPlanner",
+     {**JOINT, "needs_critic": True},
+     "ReAd-J, scored: argmax of calibrated log mu + A/beta over the critic's best legal "
+     "joint plans (needs a model that scores: local, sim, logprobs endpoints)."),
+    ("read/read-s-scored-v0", "coopbench.planners.scored:ScoredReadSPlanner",
+     {**DIALOG, "needs_critic": True},
+     "ReAd-S, scored: each agent in turn takes argmax of calibrated log mu + local A/beta."),
+    ("llm/llm-score-v0", "coopbench.planners.scored:LLMScorePlanner", JOINT,
+     "The calibrated LLM log-probability argmax over legal joint plans; no critic."),
 )
 
 
@@ -42,6 +51,12 @@ def register(registry: Registry) -> None:
         "coopbench.planners.baseline:ExpertPlanner",
         description="The env's scripted expert_joint() (the ceiling; no LLM).",
         flags=NO_LLM,
+    )
+    registry.register(
+        "baseline/critic-greedy-v0",
+        "coopbench.planners.scored:CriticGreedyPlanner",
+        description="The ReAd critic's argmax over legal joint plans (no LLM).",
+        flags={**NO_LLM, "needs_critic": True},
     )
     for id, entry, flags, description in LLM_PLANNERS:
         registry.register(id, entry, description=description, flags=dict(flags))

@@ -38,6 +38,7 @@ class RocoPlanner(LLMPlanner):
         chat: list[str],
         feedback: list[str],
         must_execute: bool,
+        free_text: bool = True,
     ) -> list:
         rules = (
             f"You are {agent}, one of the robots {', '.join(agents)}. Discuss with your "
@@ -51,7 +52,7 @@ class RocoPlanner(LLMPlanner):
         return P.assemble(
             [
                 P.section("Task", env.task_prompt()),
-                P.joint_instruction(env, agents),
+                P.joint_instruction(env, agents, free_text=free_text),
                 P.section("Dialog Rules", rules),
                 P.history_section(self.visible_rounds()),
                 P.state_section(env, agent),
@@ -78,7 +79,9 @@ class RocoPlanner(LLMPlanner):
                 for call in range(self.cfg.max_calls_per_round):
                     agent = agents[call % len(agents)]
                     last = call == self.cfg.max_calls_per_round - 1
-                    messages = self.prompt(env, agent, agents, chat, feedback, last)
+                    choices = self.joint_choices(env, agents)
+                    messages = self.prompt(env, agent, agents, chat, feedback, last,
+                                           free_text=choices is None)
                     reply = self.ask(
                         ctx,
                         env,
@@ -86,7 +89,7 @@ class RocoPlanner(LLMPlanner):
                         agent=agent,
                         oracle=self.oracle_joint(env, agents),
                         attempt=replan * self.cfg.max_calls_per_round + call,
-                        choices=self.joint_choices(env, agents),
+                        choices=choices,
                     )
                     chat.append(f"[{agent}]: {reply.strip()}")
                     spoken.add(agent)
