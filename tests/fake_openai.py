@@ -1,18 +1,39 @@
 """A scriptable OpenAI-compatible HTTP server on 127.0.0.1, shared by the remote-LLM tests.
 
 Each test scripts what the next POSTs get (see `_act`); unscripted requests get a
-well-formed answer.
+well-formed answer. `/v1/completions` echoes prompts with made-up but deterministic token
+log-probabilities (`fake_logprobs`), as vLLM does with `echo` and `logprobs`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 KEY = "sk-test-Zq9SECRETkey0123456789"
+_TOKEN = re.compile(r"<\|im_(?:start|end)\|>|\w+|\s|[^\w\s]")
+SEEN_LOGPROB, NEW_LOGPROB = -0.1, -2.0
+
+
+def fake_logprobs(text: str) -> list[tuple[str, int, float | None]]:
+    """(token, text offset, log-probability) for a made-up tokenizer and language model.
+
+    Tokens are ChatML markers, words, and single other characters. The "model" expects to
+    repeat itself: a token seen earlier in the text costs SEEN_LOGPROB, a new one
+    NEW_LOGPROB; the first token has none (nothing precedes it), as with real servers.
+    """
+    out: list[tuple[str, int, float | None]] = []
+    seen: set[str] = set()
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        logprob = None if not out else SEEN_LOGPROB if token in seen else NEW_LOGPROB
+        out.append((token, match.start(), logprob))
+        seen.add(token)
+    return out
 
 
 class FakeServer:
@@ -39,6 +60,10 @@ class FakeServer:
     @property
     def chat_requests(self) -> list[dict]:
         return [r for r in self.requests if r["path"].endswith("/chat/completions")]
+
+    @property
+    def completion_requests(self) -> list[dict]:
+        return [r for r in self.requests if r["path"].endswith("/v1/completions")]
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -74,10 +99,28 @@ class FakeServer:
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:
+                    if self.path.endswith("/v1/completions") and self._complete(action, body):
+                        return
                     self._act(action, body)
                 finally:
                     with server.lock:
                         server.in_flight -= 1
+
+            def _complete(self, action: str, body: dict) -> bool:
+                """The completions answers; False for an action `_act` handles (errors)."""
+                prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
+                if action not in ("ok", "nologprobs", "wrongcount", "nonnumeric"):
+                    return False
+                choices = [_echo_choice(i, p, action) for i, p in enumerate(prompts)]
+                if action == "wrongcount":
+                    choices = choices[:-1]
+                self._send(200, json.dumps({
+                    "id": "x", "object": "text_completion", "model": body["model"] + "-0613",
+                    "choices": choices[::-1],  # any order: the index says which prompt
+                    "usage": {"prompt_tokens": sum(len(fake_logprobs(p)) for p in prompts),
+                              "completion_tokens": len(prompts)},
+                }).encode())
+                return True
 
             def _act(self, action: str, body: dict) -> None:
                 if action == "ok":
@@ -110,6 +153,8 @@ class FakeServer:
                     self._error(404, f"The model `{body['model']}` does not exist")
                 elif action == "400":
                     self._error(400, "max_tokens is too large")
+                elif action.startswith("http:"):  # any other status
+                    self._error(int(action[5:]), "not supported here")
 
         return Handler
 
@@ -120,3 +165,20 @@ def isolate(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("COOPBENCH_LLM_CONFIG", str(tmp_path / "no-config.yaml"))
     monkeypatch.setenv("OPENAI_COMPAT_API_KEY", KEY)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+
+def _echo_choice(index: int, prompt: str, action: str) -> dict:
+    """One echoed prompt plus one generated token, in the legacy completions format."""
+    tokens = fake_logprobs(prompt) + [(" ok", len(prompt), -0.5)]
+    logprobs: dict | None = {
+        "tokens": [t for t, _, _ in tokens],
+        "token_logprobs": [lp for _, _, lp in tokens],
+        "text_offset": [off for _, off, _ in tokens],
+        "top_logprobs": None,
+    }
+    if action == "nologprobs":
+        logprobs = None
+    elif action == "nonnumeric":
+        logprobs["token_logprobs"] = ["very likely"] * len(tokens)
+    return {"index": index, "text": prompt + " ok", "finish_reason": "length",
+            "logprobs": logprobs}
