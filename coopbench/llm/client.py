@@ -189,6 +189,8 @@ class Model:
             model=entry.model,
             extra=dict(reply.extra) if reply else {"original_latency_s": entry.latency_s},
         )
+        if reply and reply.retries:  # the call log reads them from here, as for `complete`
+            scores.extra["retries"] = reply.retries
         if self.simulated:
             scores.extra["simulated"] = True
         with self._lock:

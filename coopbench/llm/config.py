@@ -14,6 +14,8 @@ endpoints:             # per base URL (OpenAI's is https://api.openai.com/v1)
     concurrency: 2
     constrain: grammar           # how `choices` reach the server: grammar (llama.cpp),
                                  # guided_choice (vLLM) or none; openai-compat default grammar
+    score_template: chatml       # how `score` renders messages for /completions: chatml | plain
+    score_samples: 8             # replies sampled per `score` where the endpoint has no logprobs
 prices:                # USD per 1M tokens, fnmatch patterns, override prices.json
   gpt-4o-mini*: {input: 0.15, output: 0.60}
 ```
@@ -35,7 +37,8 @@ from coopbench.llm import paths
 
 _TOP = {"timeout_s", "total_timeout_s", "max_attempts", "concurrency", "endpoints", "prices",
         "backoff_s", "backoff_max_s"}
-_ENDPOINT = {"api_key", "api_key_env", "concurrency", "timeout_s", "constrain"}
+_ENDPOINT = {"api_key", "api_key_env", "concurrency", "timeout_s", "constrain", "score_template",
+             "score_samples"}
 
 
 @dataclass
