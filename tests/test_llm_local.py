@@ -118,3 +118,35 @@ def test_a_prompt_longer_than_the_context_is_one_clear_line():
     model = make("local", cache=False)
     with pytest.raises(CoopbenchError, match="exceed context window.*COOPBENCH_LOCAL_N_CTX"):
         model.complete(_msgs("onion " * 5000), choices=ACTIONS)
+
+
+CAPITAL = [{"role": "system", "content": "Answer with one word."},
+           {"role": "user", "content": "What is the capital of France?"}]
+
+
+def test_scoring_ranks_the_known_best_candidate_first(tmp_path):
+    model = make("local", cache=tmp_path / "c.sqlite")
+    scores = model.score(CAPITAL, ["Banana", "London", "Paris", "Seven"])
+    assert scores.method == "logprobs" and scores.usage.calls == 1
+    assert scores.best() == 2 and all(x < 0 for x in scores.logprobs)
+    assert scores.logprobs[2] > max(scores.logprobs[:2] + scores.logprobs[3:]) + 2
+    again = model.score(CAPITAL, ["Banana", "London", "Paris", "Seven"])
+    assert again.cached and again.logprobs == scores.logprobs and model.backend_calls == 1
+
+
+def test_the_token_tree_scores_each_candidate_as_if_scored_alone():
+    """Candidates sharing a prefix are one batch of sequences; none may see another's
+    tokens. A prefix of another candidate ("Paris") must not inherit the longer one's score."""
+    model = make("local", cache=False)
+    candidates = ["Paris", "Paris, France", "Paris is the capital", "Lyon"]
+    together = model.score(CAPITAL, candidates).logprobs
+    alone = [model.score(CAPITAL, [c]).logprobs[0] for c in candidates]
+    assert together == pytest.approx(alone, abs=0.05)
+    assert len(set(round(x, 3) for x in together)) == len(candidates)
+
+
+def test_scoring_between_generations_leaves_generation_unchanged():
+    model = make("local", cache=False)
+    first = model.complete(_msgs("Both cooks stand by the onions."), choices=ACTIONS).text
+    model.score(CAPITAL, ["Paris", "Lyon"])
+    assert model.complete(_msgs("Both cooks stand by the onions."), choices=ACTIONS).text == first

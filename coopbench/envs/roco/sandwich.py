@@ -330,9 +330,7 @@ class MakeSandwichEnv(RocoEnv):
             "Rules: PICK needs an empty gripper and an item on your own side that is not "
             "stacked yet; you can only PUT what you hold; only one robot can PUT per round.",
             "Actions: PICK <food>; PUT <food> <food|cutting_board|table>; WAIT.",
-            "Answer with one line per robot: NAME <robot> ACTION <action>, e.g.",
-            f"NAME Dave ACTION PICK {self.recipe[0]}",
-            "NAME Chad ACTION WAIT",
+            "Answer with one line per robot: NAME <robot> ACTION <action>.",
         ])
 
     def _food_line(self, food: str) -> str:

@@ -244,10 +244,7 @@ class SortCubesEnv(RocoEnv):
             "Actions: PICK <cube> PLACE <panel> (one combined action) or WAIT.",
             "The task is done when every cube is on its target panel (within 10 cm of its "
             "centre). Coordinates are (x, y) in cm; the table is 128 x 80.",
-            "Answer with one line per robot: NAME <robot> ACTION <action>, e.g.",
-            "NAME Alice ACTION PICK blue_square PLACE panel2",
-            "NAME Bob ACTION WAIT",
-            "NAME Chad ACTION PICK yellow_trapezoid PLACE panel6",
+            "Answer with one line per robot: NAME <robot> ACTION <action>.",
         ]
         return "\n".join(lines)
 

@@ -304,9 +304,7 @@ class SweepFloorEnv(RocoEnv):
             "while Alice WAITs at that cube, and the cube goes into the dustpan. The dustpan "
             "holds several cubes; Alice DUMPs it into the trash_bin.",
             "Actions: Alice: MOVE <cube>, DUMP, WAIT. Bob: MOVE <cube>, SWEEP <cube>, WAIT.",
-            "Answer with one line per robot: NAME <robot> ACTION <action>, e.g.",
-            "NAME Alice ACTION MOVE green_cube_1",
-            "NAME Bob ACTION MOVE green_cube_1",
+            "Answer with one line per robot: NAME <robot> ACTION <action>.",
         ])
 
     def describe(self, agent: str | None = None) -> str:
