@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
+import itertools
 import os
 import threading
 from importlib import metadata
@@ -107,9 +108,10 @@ os.register_at_fork(after_in_child=_forget_after_fork)
 
 def _close_all() -> None:
     """Free models before interpreter teardown (llama-cpp's __del__ fails that late)."""
-    for scorer in _SCORERS.values():
-        with contextlib.suppress(Exception):
-            scorer.close()
+    for pool in _SCORERS.values():
+        for scorer in pool:
+            with contextlib.suppress(Exception):
+                scorer.close()
     _SCORERS.clear()
     with _MODELS_LOCK:
         for llama, _ in _MODELS.values():
@@ -197,7 +199,7 @@ class LocalBackend:
                 [*llama.tokenize(c.encode("utf-8"), add_bos=False, special=False), end]
                 for c in request.candidates
             ]
-            scorer = _scorer(llama)
+            scorer = _scorer(llama, prompt)
             decodes = scorer.decodes
             before = perf_counters(scorer)
             try:
@@ -214,18 +216,34 @@ class LocalBackend:
                           extra=extra)
 
 
-_SCORERS: dict[int, TokenTreeScorer] = {}
+SCORING_CONTEXTS = 3  # calibrated scoring alternates prompt variants; each keeps its prefix
+_SCORERS: dict[int, list[TokenTreeScorer]] = {}
 
 
-def _scorer(llama: Any) -> TokenTreeScorer:
-    """One scoring context per loaded model, kept (with its prompt prefix) between calls."""
-    key = id(llama)
-    if key not in _SCORERS:
+def _scorer(llama: Any, prompt: list[int]) -> TokenTreeScorer:
+    """The scoring context whose cached prompt shares the longest prefix with `prompt`.
+
+    Calibrated scoring alternates prompt variants (state shown or blanked, options forwards
+    or reversed); with one context each variant would evict the other's prefix. A small
+    pool keeps them apart: a new prompt goes to the best match, a poor match (under half
+    the prompt) to a fresh or the least recently used context.
+    """
+    pool = _SCORERS.setdefault(id(llama), [])
+    best = max(pool, key=lambda sc: sc.shared_prefix(prompt), default=None)
+    if best is None or (best.shared_prefix(prompt) < len(prompt) // 2
+                        and len(pool) < SCORING_CONTEXTS):
         try:
-            _SCORERS[key] = TokenTreeScorer(llama)
+            best = TokenTreeScorer(llama)
         except (ValueError, RuntimeError, AttributeError) as exc:
             raise CoopbenchError(f"llama.cpp cannot open a scoring context: {exc}") from None
-    return _SCORERS[key]
+        pool.append(best)
+    elif best.shared_prefix(prompt) < len(prompt) // 2:
+        best = min(pool, key=lambda sc: sc.last_used)
+    best.last_used = next(_CLOCK)
+    return best
+
+
+_CLOCK = itertools.count()
 
 
 def _render_prompt(llama: Any, messages: tuple[dict[str, str], ...]) -> tuple[str, int]:

@@ -76,6 +76,16 @@ class TokenTreeScorer:
                                            n_seq_max=MAX_SEQUENCES, verbose=False)
         self.cached: list[int] = []  # the prompt tokens held by sequence 0
         self.decodes = 0
+        self.last_used = 0  # set by the pool that hands scorers out
+
+    def shared_prefix(self, prompt: list[int]) -> int:
+        """How many leading tokens of `prompt` this context already holds."""
+        n = 0
+        for a, b in zip(self.cached, prompt, strict=False):
+            if a != b:
+                break
+            n += 1
+        return n
 
     def close(self) -> None:
         self.batch.close()
@@ -105,10 +115,7 @@ class TokenTreeScorer:
 
     def _prompt(self, prompt: list[int]) -> np.ndarray:
         """Next-token log-probs after the prompt, evaluating only what sequence 0 lacks."""
-        shared = 0
-        limit = min(len(self.cached), len(prompt) - 1)  # the last token is always re-run
-        while shared < limit and self.cached[shared] == prompt[shared]:
-            shared += 1
+        shared = min(self.shared_prefix(prompt), len(prompt) - 1)  # the last token is re-run
         self.ctx.kv_cache_seq_rm(0, shared, -1)
         self.cached = self.cached[:shared]
         last = np.empty(0)
