@@ -4,8 +4,10 @@
 they return. Their process-pool and Ray workers never take it: the process that holds it is
 the one that started them and outlives them (transcripts have their own lock). The lock is an
 flock (through filelock) on `<run>/.run.lock`, so the OS drops it when its holder dies,
-however it dies: a SIGKILLed run never blocks its resume. The holder's pid, host and start
-time go into `<run>/.run.holder`, and a second writer is refused with one line naming them.
+however it dies: a SIGKILLed run never blocks its resume, and a forked worker that outlives
+it for a moment does not hold it either (filelock >= 4 closes an inherited lock descriptor in
+the child). The holder's pid, host and start time go into `<run>/.run.holder`, and a second
+writer is refused with one line naming them.
 """
 
 from __future__ import annotations
