@@ -35,6 +35,8 @@ MANIFEST = "manifest.json"
 EPISODES = "episodes.jsonl"
 LLM_CALLS = "llm_calls.jsonl"
 TRANSCRIPTS = "transcripts.jsonl"
+RESERVE = ".reserve"  # deleted on a full disk to make room for the final manifest
+RESERVE_MIN_BYTES = 64 * 1024
 
 TRACKED_PACKAGES = (
     "coopbench", "overcooked-ai", "pettingzoo", "gymnasium", "pymunk", "torch", "numpy",
@@ -296,10 +298,6 @@ class RunStore:
             append_lines(self.transcripts_path, lines, sync=False)
 
 
-RESERVE = ".reserve"
-RESERVE_MIN_BYTES = 64 * 1024
-
-
 def _json_line(record: dict[str, Any]) -> str:
     return redact(json.dumps(record, sort_keys=True, default=str)) + "\n"
 
@@ -322,7 +320,7 @@ def replace_lines(path: Path, records: Iterable[dict[str, Any]]) -> None:
 
 
 def _replace_bytes(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` atomically (temp file + fsync + rename)."""
+    """Replace `path` with `data` atomically (temp file + fsync + rename), keeping its mode."""
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -330,8 +328,13 @@ def _replace_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, path.stat().st_mode & 0o777)
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-        raise storage_full(exc, path) or exc from None
+        full = storage_full(exc, path)
+        if full is not None:
+            raise full from None
+        raise
