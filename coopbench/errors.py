@@ -7,6 +7,9 @@ line and exits with status 2. Every other exception is a bug and keeps its trace
 
 from __future__ import annotations
 
+import errno
+import os
+
 
 class CoopbenchError(Exception):
     """A problem the user can fix; shown as one line, exit status 2."""
@@ -34,3 +37,22 @@ class ConfigError(CoopbenchError, ValueError):
 class BadScores(CoopbenchError):
     """A model answered a scoring request with something that is not one log-probability per
     candidate. Planners count it as a failed query and decide without the LLM term."""
+
+
+class StorageFull(CoopbenchError):
+    """Results cannot be written (disk full, quota, read-only filesystem): stop at once.
+
+    Carrying on would record every later episode as a failure of its own; stopping keeps the
+    run directory resumable once space is freed.
+    """
+
+
+# errno values that mean "the storage refuses writes", as opposed to a bug in our code
+STORAGE_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def storage_full(exc: BaseException, path: object) -> StorageFull | None:
+    """A `StorageFull` naming `path` if `exc` is a full or read-only disk, else None."""
+    if isinstance(exc, OSError) and exc.errno in STORAGE_FULL_ERRNOS:
+        return StorageFull(f"cannot write {path}: {exc.strerror or os.strerror(exc.errno)}")
+    return None

@@ -125,7 +125,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     with pytest.raises(CoopbenchError, match="no potential checkpoint"):
         potential.load(tmp_path)
     (tmp_path / potential.CHECKPOINT).write_bytes(b"not a checkpoint")
-    with pytest.raises(CoopbenchError, match="not a coopbench potential"):
+    with pytest.raises(CoopbenchError, match="cannot read coopbench potential checkpoint"):
         potential.load(tmp_path)
     with pytest.raises(CoopbenchError, match="at least 1"):
         preferences.collect(CollectConfig("meetgrid/meet-v0", pairs=0),

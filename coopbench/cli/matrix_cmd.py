@@ -57,7 +57,7 @@ class LiveDisplay:
 
     def __call__(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "note":
-            err_console.print(f"[yellow]{data['message']}")
+            err_console.print(f"[yellow]{data['message']}", highlight=False, soft_wrap=True)
         elif kind == "start":
             self.cells = data["cells"]
             todo = data["total"] - data["done"]

@@ -101,10 +101,14 @@ def report_training(run_dir: Path, fmt: Format, files: bool) -> None:
     """A PPO run's curves: final and best (smoothed) value per metric; `curves.png`."""
     import json
 
-    from coopbench.credit.curves import CURVES_CSV, default_metric, load_rows, plot, run_summary
+    from coopbench.credit.curves import CURVES_CSV, checked_rows, default_metric, plot, run_summary
+    from coopbench.saved import read_json
 
-    rows = load_rows(run_dir)
-    config = json.loads((run_dir / "train.json").read_text())
+    rows = checked_rows(run_dir)
+    config = read_json(run_dir / "train.json", "training config")
+    if not isinstance(config, dict):
+        raise CoopbenchError(f"cannot read training config {run_dir / 'train.json'}: "
+                             "not a JSON object")
     main_metric = default_metric(rows)
     metrics = [main_metric, *(m for m in ("success", "return") if m != main_metric)]
     summary = {"run": str(run_dir), "env_id": config.get("env_id"),

@@ -1,7 +1,13 @@
-"""`coopbench run`: episodes of one env and planner over seeds, into a run directory."""
+"""`coopbench run`: episodes of one env and planner over seeds, into a run directory.
+
+Everything the user typed is checked before anything is written; the run directory is then
+locked for the whole run (one writer at a time), repaired if an earlier run left bad lines,
+and a full disk stops the run at once with the manifest marked `interrupted`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import typer
@@ -9,7 +15,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from coopbench import envs, planners
 from coopbench.cli._common import console, err_console
-from coopbench.runner.single import EpisodeTask, build_llm, parse_seeds, pending_tasks, run_task
+from coopbench.errors import CoopbenchError, StorageFull
+from coopbench.runner.lock import run_lock
+from coopbench.runner.single import (
+    EpisodeTask,
+    build_llm,
+    check_episode_count,
+    parse_seeds,
+    pending_tasks,
+    run_task,
+)
 from coopbench.runner.store import RunStore
 
 
@@ -17,53 +32,92 @@ def run(
     env: str = typer.Option(..., "--env", help="Env id, e.g. overcooked/cramped_room-v0."),
     planner: str = typer.Option(..., "--planner", help="Planner id, e.g. read-j-v0."),
     llm: str = typer.Option("local", "--llm", help="LLM spec: local, openai:<model>, sim:expert"),
-    seeds: str = typer.Option("0", "--seeds", help="Seeds: a range 0-9 or a list 0,3,7."),
+    seeds: str = typer.Option("0", "--seeds", help="Seeds: a range 0-9 or a list 0,3,7 "
+                              "(at most 1,000,000)."),
     episodes: int = typer.Option(1, "--episodes", min=1, help="Episodes per seed."),
     out: Path = typer.Option(..., "--out", help="Run directory (created; re-running resumes)."),
 ) -> None:
     """Run episodes of one env with one planner; finished episodes are skipped on re-run."""
+    from coopbench import secrets
+
     env_spec = envs.registry.spec(env)
     planner_spec = planners.registry.spec(planner)
-    llm_spec = llm if planner_spec.flags.get("needs_llm", True) else "none"
+    llm_spec = "none"
+    if planner_spec.flags.get("needs_llm", True):
+        from coopbench import llm as llm_layer
+
+        llm_spec = llm_layer.parse(llm).canonical()  # a refused spec never reaches a file
     seed_list = parse_seeds(seeds)
+    check_episode_count(len(seed_list) * episodes, f"--seeds {seeds} x --episodes {episodes}")
+    secrets.register_configured()
     tasks = [
         EpisodeTask(env_spec.id, planner_spec.id, llm_spec, s, e)
         for s in seed_list
         for e in range(episodes)
     ]
     store = RunStore(out).create()
-    if store.repair_torn_tail():
-        err_console.print("[yellow]cut a torn last line off episodes.jsonl (kept in .torn)")
-    store.write_manifest(
-        {
-            "command": "run",
-            "env": env_spec.to_json(),
-            "planner": planner_spec.to_json(),
-            "llm": llm_spec,
-            "seeds": seed_list,
-            "episodes_per_seed": episodes,
-        }
-    )
-    todo = pending_tasks(tasks, store)
-    if len(todo) < len(tasks):
-        console.print(f"[dim]{len(tasks) - len(todo)} of {len(tasks)} episodes already done")
-    model = build_llm(planner_spec.id, llm_spec, store) if todo else None
-    successes = errors = 0
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"), TimeRemainingColumn(), console=err_console,
-        transient=True,
-    ) as progress:
-        bar = progress.add_task(f"{env_spec.id} × {planner_spec.id}", total=len(todo), status="")
-        for n, task in enumerate(todo, start=1):
-            result = run_task(task, store, llm=model)
-            store.append_episode(result)
-            successes += result.success
-            errors += result.error is not None
-            progress.update(bar, advance=1, status=f"success {successes}/{n}")
+    with run_lock(store.root, "coopbench run"):
+        earlier = store.read_manifest()  # a damaged one is one line, before any repair
+        if earlier is not None and earlier.get("kind") == "matrix":
+            raise CoopbenchError(f"{store.root} is a `coopbench matrix` directory; run the "
+                                 "matrix again to resume it, or use a new --out")
+        for note in store.repair():
+            err_console.print(f"[yellow]{note}", highlight=False, soft_wrap=True)
+        todo = pending_tasks(tasks, store)
+        model = build_llm(planner_spec.id, llm_spec, store) if todo else None
+        manifest = store.write_manifest(
+            {
+                "command": "run",
+                "env": env_spec.to_json(),
+                "planner": planner_spec.to_json(),
+                "llm": llm_spec,
+                "seeds": seed_list,
+                "episodes_per_seed": episodes,
+            },
+            extra={"status": "running"},
+        )
+        if len(todo) < len(tasks):
+            console.print(f"[dim]{len(tasks) - len(todo)} of {len(tasks)} episodes already done")
+        with store.room_reserved():
+            try:
+                errors = _play(todo, store, model, f"{env_spec.id} × {planner_spec.id}")
+            except StorageFull as exc:
+                with contextlib.suppress(StorageFull):  # then it stays `running`: resumable
+                    _set_status(store, manifest, "interrupted", str(exc))
+                raise StorageFull(f"{exc}; stopped: free some space and run the same command "
+                                  "again to resume") from None
+            except KeyboardInterrupt:
+                _set_status(store, manifest, "interrupted", "stopped by the user")
+                raise
+            _set_status(store, manifest, "complete", "")
     done, _ = store.read_episodes()
     rate = sum(e.success for e in done) / max(len(done), 1)
     console.print(
         f"{len(done)} episodes in {out} · success rate {rate:.2f}"
         + (f" · [red]{errors} errors" if errors else "")
     )
+
+
+def _play(todo: list[EpisodeTask], store: RunStore, model: object, title: str) -> int:
+    """Play and record `todo`; returns how many ended in an error."""
+    successes = errors = 0
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"), TimeRemainingColumn(), console=err_console,
+        transient=True, disable=not err_console.is_terminal,  # no stray line in logs
+    ) as progress:
+        bar = progress.add_task(title, total=len(todo), status="")
+        for n, task in enumerate(todo, start=1):
+            result = run_task(task, store, llm=model)
+            store.append_episode(result)
+            successes += result.success
+            errors += result.error is not None
+            progress.update(bar, advance=1, status=f"success {successes}/{n}")
+    return errors
+
+
+def _set_status(store: RunStore, manifest: dict, status: str, detail: str) -> None:
+    """Say how the run ended; on a full disk, the reserve makes room for it first."""
+    store.free_reserve()
+    manifest.update(status=status, status_detail=detail)
+    store.save_manifest(manifest)

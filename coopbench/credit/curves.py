@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
-from coopbench.runner.store import append_jsonl, read_jsonl
+from coopbench.errors import CoopbenchError
+from coopbench.runner.readback import read_lines
+from coopbench.runner.store import append_jsonl
 
 CURVES = "curves.jsonl"
 CURVES_CSV = "curves.csv"
@@ -31,7 +34,7 @@ class CurveLog:
         self.writer = _tensorboard(self.run_dir / "tb") if tensorboard else None
 
     def rows(self) -> list[dict[str, Any]]:
-        return read_jsonl(self.run_dir / CURVES).records
+        return load_rows(self.run_dir)
 
     def truncate_after(self, update: int) -> None:
         """Drop rows logged after `update` (a resume from an earlier checkpoint)."""
@@ -96,8 +99,35 @@ def first_crossing(rows: Sequence[dict[str, Any]], metric: str, threshold: float
     return int(steps[hits[0]]) if len(hits) else None
 
 
+class CurveRow(BaseModel):
+    """The keys every reader of a curve row relies on (metrics vary by env)."""
+
+    model_config = ConfigDict(extra="allow")
+    update: int
+    env_steps: int
+    episodes: int = 0
+
+
+def _row(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ValueError("not a curve row (not a JSON object)")
+    CurveRow.model_validate(data)
+    return data
+
+
 def load_rows(run_dir: Path | str) -> list[dict[str, Any]]:
-    return read_jsonl(Path(run_dir) / CURVES).records
+    """The run's good rows (a torn or damaged line is skipped)."""
+    return read_lines(Path(run_dir) / CURVES, _row).records
+
+
+def checked_rows(run_dir: Path | str) -> list[dict[str, Any]]:
+    """The run's rows; a damaged line (not a torn last one) is one line naming it."""
+    path = Path(run_dir) / CURVES
+    lines = read_lines(path, _row)
+    if lines.bad:
+        bad = lines.bad[0]
+        raise CoopbenchError(f"{path}:{bad.number}: {bad.reason}")
+    return lines.records
 
 
 def is_training_run(run_dir: Path | str) -> bool:

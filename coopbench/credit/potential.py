@@ -25,10 +25,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from coopbench.errors import CoopbenchError
 from coopbench.runner.store import write_json_atomic
+from coopbench.saved import load_torch, validated
 
 CHECKPOINT = "potential.pt"
 CHECKPOINT_META = "potential.json"
@@ -242,6 +244,33 @@ def save(net: PotentialNet, out_dir: Path | str, meta: dict[str, Any]) -> Path:
     return out / CHECKPOINT
 
 
+class _Checkpoint(BaseModel):
+    """What `load` reads of `potential.pt`."""
+
+    model_config = ConfigDict(extra="allow")
+    meta: str  # JSON
+    state_dict: dict[str, Any]
+
+
+class _Meta(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    format: str
+    obs_dim: int
+    n_agents: int
+    hidden: int
+    shared: bool
+
+
+def _meta(text: str, path: Path, what: str) -> dict[str, Any]:
+    try:
+        meta = json.loads(text)
+    except (ValueError, RecursionError):
+        raise CoopbenchError(f"cannot read {what} {path}: its metadata is not JSON") from None
+    if not isinstance(meta, dict):
+        raise CoopbenchError(f"cannot read {what} {path}: its metadata is not a JSON object")
+    return meta
+
+
 def load(path: Path | str) -> tuple[PotentialNet, dict[str, Any]]:
     """A potential checkpoint (a directory or its `potential.pt`), or a clear error."""
     path = Path(path)
@@ -249,18 +278,22 @@ def load(path: Path | str) -> tuple[PotentialNet, dict[str, Any]]:
         path = path / CHECKPOINT
     if not path.exists():
         raise CoopbenchError(f"no potential checkpoint at {path} (run `coopbench credit fit`)")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        meta = json.loads(blob["meta"])
-    except Exception as exc:  # a corrupt or foreign file: say so in one line
-        raise CoopbenchError(f"{path} is not a coopbench potential checkpoint: {exc}") from None
+    what = "coopbench potential checkpoint"
+    blob = validated(_Checkpoint, load_torch(path, what), path, what)
+    meta = _meta(blob.meta, path, what)
     if meta.get("format") != FORMAT:
         raise CoopbenchError(f"{path} has format {meta.get('format')!r}, expected {FORMAT}")
+    validated(_Meta, meta, path, what)
     net = PotentialNet(meta["obs_dim"], meta["n_agents"], meta["hidden"], meta["shared"])
-    state = blob["state_dict"]
+    state = dict(blob.state_dict)
     for name in ("input_mean", "input_std"):  # checkpoints from before standardisation
         state.setdefault(name, getattr(net, name))
-    net.load_state_dict(state)
+    try:
+        net.load_state_dict(state)
+    except (RuntimeError, TypeError, ValueError, AttributeError) as exc:
+        lines = str(exc).strip().splitlines()  # torch's last line names the tensor
+        detail = lines[-1].strip() if lines else type(exc).__name__
+        raise CoopbenchError(f"cannot read {what} {path}: {detail}") from None
     net.eval()
     return net, meta
 

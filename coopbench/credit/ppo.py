@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from torch import nn
 
 from coopbench.credit.curves import CURVES_CSV, CurveLog, plot
@@ -34,10 +35,24 @@ from coopbench.credit.shaping import Shaper
 from coopbench.credit.vecenv import VecEnv
 from coopbench.errors import CoopbenchError
 from coopbench.runner.store import RunStore, write_json_atomic
+from coopbench.saved import describe, load_torch, read_json, validated
 
 REWARD_MODES = ("sparse", "hand", "llm")
 CONFIG = "train.json"
 CHECKPOINT = "checkpoint.pt"
+
+
+class _Checkpoint(BaseModel):
+    """What a resume reads of `checkpoint.pt`, checked before use."""
+
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+    update: int
+    env_steps: int
+    wall_s: float
+    model: dict[str, Any]
+    opt: dict[str, Any]
+    torch_rng: torch.Tensor
+    numpy_rng: str
 
 
 @dataclass
@@ -96,7 +111,19 @@ class TrainConfig:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return TypeAdapter(cls).validate_python({k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def load(cls, path: Path) -> TrainConfig:
+        """A run's `train.json`, checked: a damaged file is one line naming it."""
+        what = "training config"
+        data = read_json(path, what)
+        if not isinstance(data, dict):
+            raise CoopbenchError(f"cannot read {what} {path}: not a JSON object")
+        try:
+            return cls.from_json(data)
+        except ValidationError as exc:
+            raise CoopbenchError(f"cannot read {what} {path}: {describe(exc)}") from None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -184,7 +211,7 @@ class Trainer:
         if resume:
             if not path.exists() or not (self.run_dir / CHECKPOINT).exists():
                 raise CoopbenchError(f"cannot resume: no checkpoint in {self.run_dir}")
-            saved = asdict(TrainConfig.from_json(json.loads(path.read_text())))
+            saved = asdict(TrainConfig.load(path))
             mine = asdict(self.config)
             diff = [k for k in mine if k != "total_steps" and saved[k] != mine[k]]
             if diff:
@@ -216,18 +243,19 @@ class Trainer:
         os.replace(tmp, self.run_dir / CHECKPOINT)
 
     def _load_checkpoint(self) -> None:
+        path = self.run_dir / CHECKPOINT
+        what = "training checkpoint"
+        blob = validated(_Checkpoint, load_torch(path, what, self.device), path, what)
         try:
-            blob = torch.load(self.run_dir / CHECKPOINT, map_location=self.device,
-                              weights_only=True)
-        except Exception as exc:
-            raise CoopbenchError(f"cannot resume: unreadable checkpoint ({exc})") from None
-        self.model.load_state_dict(blob["model"])
-        self.opt.load_state_dict(blob["opt"])
-        torch.set_rng_state(blob["torch_rng"].cpu())
-        self.rng.bit_generator.state = json.loads(blob["numpy_rng"])
-        self.update = int(blob["update"])
-        self.env_steps = int(blob["env_steps"])
-        self.wall_s = float(blob["wall_s"])
+            self.model.load_state_dict(blob.model)
+            self.opt.load_state_dict(blob.opt)
+            torch.set_rng_state(blob.torch_rng.cpu())
+            self.rng.bit_generator.state = json.loads(blob.numpy_rng)
+        except (RuntimeError, TypeError, ValueError, KeyError, AttributeError) as exc:
+            lines = str(exc).strip().splitlines()  # torch's last line names the tensor
+            detail = lines[-1].strip() if lines else type(exc).__name__
+            raise CoopbenchError(f"cannot resume from {path}: {detail}") from None
+        self.update, self.env_steps, self.wall_s = blob.update, blob.env_steps, blob.wall_s
         self.curves.truncate_after(self.update)
         self.log(f"resumed from update {self.update} ({self.env_steps} env steps)")
 

@@ -13,13 +13,49 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict
 
 from coopbench.critics.encoding import ActionTable
 from coopbench.critics.model import QNet
 from coopbench.errors import CoopbenchError
+from coopbench.saved import load_torch, validated
 from coopbench.types import Action
 
 FORMAT = "coopbench-critic/2"  # bump when the network layout changes
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _Hparams(_Loose):
+    encoder: str
+    hidden: int
+    layers: int
+    emb: int
+
+
+class _Table(_Loose):
+    agents: list[str]
+    vocab: dict[str, list[str]]
+
+
+class _Meta(_Loose):
+    env_id: str
+    features_version: str | int
+    feature_dim: int
+    gamma: float
+    table: _Table
+    hparams: _Hparams
+
+
+class _Checkpoint(_Loose):
+    """What `load` reads of a checkpoint, checked before anything indexes into it."""
+
+    format: str
+    meta: _Meta
+    state_dict: dict[str, Any]
+    members: list[dict[str, Any]] = []
 
 
 def pick_device(device: str) -> torch.device:
@@ -102,24 +138,23 @@ class Critic:
             raise CoopbenchError(
                 f"no critic checkpoint at {path} (train one: coopbench critic train)"
             )
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises many types for a bad file
-            raise CoopbenchError(f"cannot read critic checkpoint {path}: {exc}") from None
+        blob = load_torch(path, "critic checkpoint")
         if not isinstance(blob, dict) or blob.get("format") != FORMAT:
             found = blob.get("format") if isinstance(blob, dict) else None
             raise CoopbenchError(f"{path} is not a {FORMAT} checkpoint (found {found!r}); "
                                  "retrain it with `coopbench critic train`")
+        validated(_Checkpoint, blob, path, "critic checkpoint")
         meta = blob["meta"]
         nets = []
         for state in [blob["state_dict"], *blob.get("members", [])]:
-            net = build_net(meta)
             try:
+                net = build_net(meta)
                 net.load_state_dict(state, strict=False)
-            except RuntimeError as exc:
-                first = str(exc).strip().splitlines()[-1].strip()
+            except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+                lines = str(exc).strip().splitlines()  # torch's last line names the tensor
+                detail = lines[-1].strip() if lines else type(exc).__name__
                 raise CoopbenchError(
-                    f"critic checkpoint {path} does not match its own metadata: {first}"
+                    f"critic checkpoint {path} does not match its own metadata: {detail}"
                 ) from None
             nets.append(net)
         critic = cls(nets, meta, pick_device(device))

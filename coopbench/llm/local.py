@@ -138,11 +138,17 @@ class LocalBackend:
             return cls(path, f"local:{DEFAULT.name}@sha256:{DEFAULT.sha256[:16]}"
                              f"+llama-cpp-python=={_llama_version()}", DEFAULT.name)
         path = Path(spec.path).expanduser()
+        if path.is_dir():
+            raise CoopbenchError(f"model file {spec.path} is a directory, not a GGUF file")
         if not path.is_file():
             raise CoopbenchError(f"model file {spec.path} does not exist")
-        with open(path, "rb") as fh:
-            if fh.read(4) != b"GGUF":
-                raise CoopbenchError(f"{spec.path} is not a GGUF file (it lacks the GGUF magic)")
+        try:
+            with open(path, "rb") as fh:
+                magic = fh.read(4)
+        except OSError as exc:
+            raise CoopbenchError(f"cannot read model file {spec.path}: {exc.strerror}") from None
+        if magic != b"GGUF":
+            raise CoopbenchError(f"{spec.path} is not a GGUF file (it lacks the GGUF magic)")
         digest = verified_sha256(path, stamp_dir=paths.cache_root() / "gguf-hashes")
         return cls(path, f"local:{path.name}@sha256:{digest[:16]}"
                          f"+llama-cpp-python=={_llama_version()}", path.stem)

@@ -77,7 +77,10 @@ def _parse_compat(spec: str, rest: str) -> ModelSpec:
     if url.scheme not in ("http", "https") or not url.netloc:
         raise _bad(spec, f"base URL {base_url!r} is not an http(s) URL")
     if url.username or url.password or url.query:
-        raise _bad(spec, "put keys in the environment or the config file, not in the URL")
+        shown = spec.replace(f"?{url.query}", "?***" if url.query else "")
+        if "@" in url.netloc:
+            shown = shown.replace(url.netloc, "***@" + url.netloc.rpartition("@")[2], 1)
+        raise _bad(shown, "put keys in the environment or the config file, not in the URL")
     return ModelSpec("openai-compat", model=model.strip(), base_url=base_url.rstrip("/"))
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from coopbench import envs, planners
 from coopbench.errors import UnknownIdError
 from coopbench.registry import Spec
-from coopbench.runner.single import EpisodeTask
+from coopbench.runner.single import EpisodeTask, check_episode_count
 from coopbench.runner.spec import MatrixSpec
 
 NO_LLM = "none"
@@ -134,6 +134,9 @@ def expand(spec: MatrixSpec, source: str = "<spec>") -> Plan:
                             planner_entry.kwargs)
                 if cell not in cells:
                     cells.append(cell)
+    check_episode_count(len(cells) * len(spec.seeds) * spec.episodes_per_seed,
+                        f"{source}: {len(cells)} cells x {len(spec.seeds):,} seeds x "
+                        f"{spec.episodes_per_seed:,} episodes per seed")
     tasks = [
         EpisodeTask(
             c.env, c.planner, c.llm, seed, episode,

@@ -32,11 +32,12 @@ from typing import Any, Protocol
 
 from filelock import FileLock
 
-from coopbench.errors import CoopbenchError
+from coopbench.errors import CoopbenchError, StorageFull, storage_full
 from coopbench.runner.budget import BudgetExceeded, EndpointSlots, MeteredLLM, Spend
 from coopbench.runner.single import EpisodeTask, run_task
 from coopbench.runner.spec import Budget
 from coopbench.runner.store import RunStore
+from coopbench.secrets import redact
 from coopbench.types import EpisodeResult, StepRecord
 
 EXECUTORS = ("serial", "process", "ray")
@@ -60,6 +61,7 @@ class Outcome:
     spent: Spend = field(default_factory=Spend)
     abandoned: str | None = None  # the budget ran out inside the episode
     fatal: str | None = None  # a user-fixable error (CoopbenchError): stop the matrix
+    storage_full: bool = False  # the fatal error is a full or read-only disk
 
 
 _MODELS: dict[tuple[str, str, bool], Any] = {}  # one model per process and run dir
@@ -99,10 +101,11 @@ def execute(task: EpisodeTask, allowance: Budget | None, ctx: WorkerContext) -> 
         _append_transcripts(Path(ctx.run_dir), steps)
     except BudgetExceeded as exc:
         return Outcome(task.key, spent=metered.spent if metered else Spend(), abandoned=str(exc))
-    except CoopbenchError as exc:
-        return Outcome(task.key, spent=metered.spent if metered else Spend(), fatal=str(exc))
+    except CoopbenchError as exc:  # a full disk among them: the worker's writes failed too
+        return Outcome(task.key, spent=metered.spent if metered else Spend(),
+                       fatal=redact(str(exc)), storage_full=isinstance(exc, StorageFull))
     except Exception as exc:  # a bug in an env or planner: record it, keep the matrix going
-        last = " ".join(traceback.format_exception(exc)[-1].split())  # one line
+        last = redact(" ".join(traceback.format_exception(exc)[-1].split()))  # one line
         spent = metered.spent if metered else Spend()
         result = EpisodeResult(  # keeps what the failed attempt spent, for the budget
             cell=task.cell, env=task.env_id, planner=task.planner_id, llm=task.llm_spec,
@@ -118,10 +121,14 @@ def _append_transcripts(run_dir: Path, steps: list[dict[str, Any]]) -> None:
 
     Lines of an episode whose result never reaches episodes.jsonl are dropped on resume.
     """
-    if steps:
+    if not steps:
+        return
+    try:
         (run_dir / ".locks").mkdir(exist_ok=True)
         with FileLock(str(run_dir / ".locks" / "transcripts.lock")):
             RunStore(run_dir).append_transcripts(steps)
+    except OSError as exc:  # creating the lock file on a full disk
+        raise storage_full(exc, run_dir / ".locks") or exc from None
 
 
 class Executor(Protocol):

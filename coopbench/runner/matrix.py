@@ -4,11 +4,15 @@ Resume rule: an episode is done iff its line is in `episodes.jsonl` without an e
 the same spec into the same directory again plays only the missing episodes, so a killed run
 (even SIGKILL) loses at most the episodes in flight. A directory whose spec fingerprint differs
 (a cap or an env/planner option changed) is refused with the keys that changed.
+
+The directory is locked for the whole run (one writer at a time, see `lock`), lines an
+earlier run could not finish or that were damaged since are moved aside first, and a full
+disk stops the run at once with the manifest marked `interrupted`.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
@@ -16,13 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coopbench.errors import ConfigError, CoopbenchError
+from coopbench import secrets
+from coopbench.errors import ConfigError, CoopbenchError, StorageFull
+from coopbench.runner import readback
 from coopbench.runner.budget import BudgetExceeded, Spend
 from coopbench.runner.cells import Plan, expand
 from coopbench.runner.executors import WorkerContext, make_executor
+from coopbench.runner.lock import run_lock
 from coopbench.runner.single import EpisodeTask
 from coopbench.runner.spec import MatrixSpec, fingerprint
-from coopbench.runner.store import RunStore, read_jsonl, write_json_atomic
+from coopbench.runner.store import RunStore, replace_lines
 from coopbench.types import EpisodeResult
 
 Listener = Callable[[str, dict[str, Any]], None]
@@ -76,7 +83,7 @@ def prepare(store: RunStore, spec: MatrixSpec, plan: Plan, source: str, resume: 
                                  "use a new --out directory")
         manifest = store.write_manifest(spec.model_dump(mode="json"), extra={"kind": "matrix"})
     elif manifest.get("kind") != "matrix":
-        raise CoopbenchError(f"{store.root} is a `coopbench run` directory, not a matrix run; "
+        raise CoopbenchError(f"{store.root} is {_made_by(manifest)}, not a matrix run; "
                              "use a new --out directory")
     elif manifest.get("fingerprint") != fingerprint(parts):
         changed = _diff(manifest.get("fingerprint_parts", {}), parts)
@@ -94,6 +101,15 @@ def prepare(store: RunStore, spec: MatrixSpec, plan: Plan, source: str, resume: 
         "simulated_llms": sorted(s for s in spec.llms if s.startswith("sim:")),
     })
     return manifest
+
+
+def _made_by(manifest: dict[str, Any]) -> str:
+    """What wrote a manifest that is not a matrix's, in words."""
+    command = manifest["spec"].get("command")
+    if command:
+        return f"a `coopbench {command}` directory"
+    kind = manifest.get("kind")
+    return f"a {kind!r} directory" if kind else 'a directory whose manifest has no "kind"'
 
 
 def _diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> str:
@@ -127,18 +143,11 @@ def dry_run(spec: MatrixSpec, out: Path | str, source: str = "<spec>") -> tuple[
 def compact_transcripts(store: RunStore, done: set[tuple[str, int]]) -> int:
     """Drop transcript lines of episodes that never finished (they will be played again)."""
     path = store.transcripts_path
-    if not path.exists():
-        return 0
-    store.repair_torn_tail(path)
-    records = read_jsonl(path).records
-    keep = [r for r in records if (r.get("cell"), r.get("episode")) in done]
+    records = readback.read_lines(path, readback.transcript).records  # repaired before
+    keep = [r for r in records if (r["cell"], r["episode"]) in done]
     if len(keep) == len(records):
         return 0
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        for r in keep:
-            f.write(json.dumps(r, sort_keys=True, default=str) + "\n")
-    tmp.replace(path)
+    replace_lines(path, keep)
     return len(records) - len(keep)
 
 
@@ -156,12 +165,20 @@ def run_matrix(
     """Play every missing episode of `spec` into `out`; see the module docstring."""
     emit = listener or (lambda kind, data: None)
     plan = expand(spec, source)
+    secrets.register_configured()  # this process writes what workers saw: it must know keys
+    store = RunStore(out).create()
+    with run_lock(store.root, f"coopbench matrix {source}"):
+        manifest = prepare(store, spec, plan, source, resume)
+        for note in store.repair():
+            emit("note", {"message": note})
+        with store.room_reserved():
+            return _run(store, manifest, spec, plan, executor, workers, ray_address, emit)
+
+
+def _run(store: RunStore, manifest: dict, spec: MatrixSpec, plan: Plan, executor: str | None,
+         workers: int | None, ray_address: str | None, emit: Listener) -> MatrixOutcome:
     kind = executor or spec.execution.executor
     n_workers = 1 if kind == "serial" else (workers or spec.execution.workers)
-    store = RunStore(out).create()
-    manifest = prepare(store, spec, plan, source, resume)
-    if store.repair_torn_tail():
-        emit("note", {"message": "cut a torn last line off episodes.jsonl (kept in .torn)"})
     episodes, _ = store.read_episodes()
     done = {(e.cell, e.episode) for e in episodes if e.error is None}
     compact_transcripts(store, done)
@@ -206,12 +223,12 @@ def run_matrix(
             result = runner.next_done()
             in_flight -= 1
             if result.fatal:
-                raise CoopbenchError(result.fatal)
+                raise (StorageFull if result.storage_full else CoopbenchError)(result.fatal)
             if result.abandoned:
                 spent = spent + result.spent
                 manifest["spend_abandoned"] = vars(Spend(**manifest.get("spend_abandoned", {}))
                                                    + result.spent)
-                write_json_atomic(store.manifest_path, manifest)  # spent money survives a kill
+                store.save_manifest(manifest)  # spent money survives a kill
                 stop = stop or spent.exhausted(budget) or result.abandoned
                 continue
             episode = EpisodeResult.from_json(result.result or {})
@@ -228,6 +245,15 @@ def run_matrix(
         runner.close()
         _finish(store, manifest, outcome, "interrupted", "stopped by the user")
         raise
+    except StorageFull as exc:
+        runner.close()
+        done_now = outcome.done_before + outcome.ran
+        message = (f"{exc}; stopped with {done_now} of {outcome.total} episodes done: free "
+                   "some space and run the same command again to resume")
+        store.free_reserve()  # room for the manifest to say so
+        with contextlib.suppress(StorageFull):  # else it stays `running`: resumable too
+            _finish(store, manifest, outcome, "interrupted", message)
+        raise StorageFull(message) from None
     except CoopbenchError as exc:
         runner.close()
         _finish(store, manifest, outcome, "failed", str(exc))
@@ -241,7 +267,7 @@ def run_matrix(
 def _set_status(store: RunStore, manifest: dict, status: str, detail: str) -> None:
     manifest["status"] = status
     manifest["status_detail"] = detail
-    write_json_atomic(store.manifest_path, manifest)
+    store.save_manifest(manifest)
 
 
 def _finish(store: RunStore, manifest: dict, outcome: MatrixOutcome, status: str,

@@ -53,9 +53,11 @@ def load_runs(dirs: list[Path | str]) -> RunData:
         manifest = store.read_manifest()
         if manifest is None:
             raise CoopbenchError(f"{store.root} has no manifest.json: not a run directory")
-        episodes, torn = store.read_episodes()
-        if torn:
-            data.notes.append(f"{store.root}: skipped {len(torn)} torn line(s) {torn}")
+        lines = store.episode_lines()
+        lines.check(store.episodes_path)  # a damaged line is an error, a crash's torn tail not
+        episodes = lines.records
+        if lines.torn:
+            data.notes.append(f"{store.root}: skipped a torn last line (line {lines.torn.number})")
         chosen: dict[tuple[str, int], EpisodeResult] = {}
         for e in episodes:  # a finished record wins over an errored attempt of the same episode
             key = (e.cell, e.episode)

@@ -22,7 +22,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from coopbench.errors import ConfigError, CoopbenchError
-from coopbench.runner.single import parse_seeds
+from coopbench.runner.single import (
+    MAX_EPISODES,
+    SEED_LIMIT,
+    SeedsError,
+    check_seed_count,
+    parse_seeds,
+)
 
 FORMAT_VERSION = 1  # bump when the meaning of an episodes.jsonl line changes
 
@@ -78,7 +84,8 @@ class MatrixSpec(_Strict):
         description="LLM specs for planners that need one: local, openai:<m>, sim:expert?...",
     )
     seeds: list[int] = Field(description="Seeds: a list [0, 1] or a range string '0-9'.")
-    episodes_per_seed: int = Field(1, ge=1, description="Episodes per seed (seed = the unit).")
+    episodes_per_seed: int = Field(1, ge=1, le=MAX_EPISODES,
+                                   description="Episodes per seed (seed = the unit).")
     caps: Caps = Field(default_factory=Caps)
     budget: Budget = Field(default_factory=Budget)
     execution: Execution = Field(default_factory=Execution)
@@ -106,15 +113,20 @@ class MatrixSpec(_Strict):
     @field_validator("seeds", mode="before")
     @classmethod
     def _seeds(cls, value: Any) -> Any:
+        """A range string is counted before it is expanded: a typo must not fill memory."""
         if isinstance(value, int) and not isinstance(value, bool):
-            return [value]
+            value = [value]
         if isinstance(value, str):
             try:
                 return parse_seeds(value)
-            except CoopbenchError:
-                raise ValueError("use a list [0, 1, 2] or a range string '0-9'") from None
-        if isinstance(value, list) and any(isinstance(s, int) and s < 0 for s in value):
-            raise ValueError("seeds must be non-negative")
+            except SeedsError as exc:
+                raise ValueError(exc.why) from None
+        if isinstance(value, list):
+            too_many = check_seed_count(len(value))
+            if too_many:
+                raise ValueError(too_many)
+            if any(isinstance(s, int) and not 0 <= s < SEED_LIMIT for s in value):
+                raise ValueError(f"seeds must be non-negative and below 2**32 ({SEED_LIMIT:,})")
         return value
 
     @field_validator("llms")
@@ -186,6 +198,8 @@ def _describe(exc: ValidationError) -> str:
     message = error["msg"].removeprefix("Value error, ")
     got = error.get("input")
     shown = f" (got {got!r})" if got is not None and not isinstance(got, dict | list) else ""
+    if loc[:1] == ["llms"]:
+        shown = ""  # the message names the spec, with any credential in it masked
     field = _field_help(loc)
     return f"bad value for key {key!r}: {message}{shown}" + (f"; {field}" if field else "")
 

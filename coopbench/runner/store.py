@@ -2,12 +2,17 @@
 
 Writes are crash-safe: the manifest is replaced atomically (temp file + rename), and each
 episode is one JSON line appended, flushed and fsynced as it finishes, so a crash loses at
-most the episode in flight. Reading tolerates a torn last line: it is reported and skipped,
-and every complete line before it is kept.
+most the episode in flight. A full or read-only disk is `StorageFull` (one line, the run stops
+at once), and a line that could not be completed is cut back off. Everything written passes
+through `coopbench.secrets.redact`, so no API key reaches a file.
+
+Reading checks every line (see `readback`): a torn last line is reported and skipped, every
+complete line before it is kept, and `repair()` moves unusable lines aside before a resume.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -15,19 +20,23 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from coopbench.errors import CoopbenchError
+from coopbench.errors import CoopbenchError, storage_full
+from coopbench.runner import readback
+from coopbench.secrets import redact, redact_json
 from coopbench.types import EpisodeResult
 
 MANIFEST = "manifest.json"
 EPISODES = "episodes.jsonl"
 LLM_CALLS = "llm_calls.jsonl"
 TRANSCRIPTS = "transcripts.jsonl"
+RESERVE = ".reserve"  # deleted on a full disk to make room for the final manifest
+RESERVE_MIN_BYTES = 64 * 1024
 
 TRACKED_PACKAGES = (
     "coopbench", "overcooked-ai", "pettingzoo", "gymnasium", "pymunk", "torch", "numpy",
@@ -38,26 +47,52 @@ TRACKED_PACKAGES = (
 def write_json_atomic(path: Path, data: Any) -> None:
     """Replace `path` with `data` as JSON so readers see the old or the new file, never half."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=2, sort_keys=True, default=str)
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        full = storage_full(exc, path)
+        if full is not None:
+            raise full from None
         raise
 
 
+def append_lines(path: Path, data: str | bytes, *, sync: bool = True) -> None:
+    """Append whole lines; on a full disk, cut a partial write back off and raise
+    `StorageFull`, so the file never holds half a line for the next append to run into."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            start = os.fstat(fd).st_size
+            try:
+                view = memoryview(data)
+                while view:  # unbuffered: a short write is seen, not hidden in a buffer
+                    view = view[os.write(fd, view):]
+                if sync:
+                    os.fsync(fd)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                raise
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise storage_full(exc, path) or exc from None
+
+
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    """Append one JSON line, flushed and fsynced before returning."""
-    line = json.dumps(record, sort_keys=True, default=str)
-    with open(path, "a") as f:
-        f.write(line + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    """Append one JSON line (secrets redacted), flushed and fsynced before returning."""
+    append_lines(path, redact(json.dumps(record, sort_keys=True, default=str)) + "\n")
 
 
 @dataclass
@@ -67,19 +102,10 @@ class JsonlRead:
 
 
 def read_jsonl(path: Path) -> JsonlRead:
-    """Every complete JSON line of `path`; unparseable lines are listed, not fatal."""
-    out = JsonlRead()
-    if not Path(path).exists():
-        return out
-    with open(path, "rb") as f:
-        for number, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            try:
-                out.records.append(json.loads(raw))
-            except json.JSONDecodeError:
-                out.torn_lines.append(number)
-    return out
+    """Every JSON-object line of `path`; unreadable lines are listed, not fatal."""
+    lines = readback.read_lines(Path(path), readback.any_object)
+    torn = [b.number for b in lines.bad] + ([lines.torn.number] if lines.torn else [])
+    return JsonlRead(lines.records, torn)
 
 
 def git_state(cwd: Path | None = None) -> dict[str, Any]:
@@ -136,9 +162,9 @@ class RunStore:
         """Make the directory (and parents) or fail with one clear line."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / ".write-test"
-            probe.write_text("")
-            probe.unlink()
+            fd, probe = tempfile.mkstemp(dir=self.root, prefix=".write-test-")
+            os.close(fd)
+            os.unlink(probe)
         except OSError as exc:
             raise CoopbenchError(
                 f"cannot write to output directory {self.root}: {exc.strerror}"
@@ -158,51 +184,157 @@ class RunStore:
             "python": sys.version.split()[0],
             "platform": platform.platform(),
         }
-        write_json_atomic(self.manifest_path, manifest)
+        self.save_manifest(manifest)
         return manifest
 
+    def save_manifest(self, manifest: dict[str, Any]) -> None:
+        """Replace manifest.json atomically, secrets redacted."""
+        write_json_atomic(self.manifest_path, redact_json(manifest))
+
     def read_manifest(self) -> dict[str, Any] | None:
-        if not self.manifest_path.exists():
-            return None
+        """The checked manifest, None if there is none; a damaged one is one clear line."""
+        return readback.manifest(self.manifest_path)
+
+    # -- room for the last word on a full disk ------------------------------------------------
+
+    @contextlib.contextmanager
+    def room_reserved(self) -> Iterator[None]:
+        """Hold a small file for the body, which `free_reserve` deletes on a full disk so
+        that the manifest can still be marked `interrupted` there."""
+        path = self.root / RESERVE
+        size = max(RESERVE_MIN_BYTES, 2 * _size(self.manifest_path))
         try:
-            return json.loads(self.manifest_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise CoopbenchError(f"{self.manifest_path} is not valid JSON: {exc}") from exc
+            with open(path, "wb") as f:
+                f.write(b"\0" * size)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            path.unlink(missing_ok=True)
+            raise storage_full(exc, path) or exc from None
+        try:
+            yield
+        finally:
+            self.free_reserve()
+
+    def free_reserve(self) -> None:
+        (self.root / RESERVE).unlink(missing_ok=True)
+
+    # -- JSONL files --------------------------------------------------------------------------
+
+    def repair(self) -> list[str]:
+        """Before a resume: keep every good line of episodes.jsonl and transcripts.jsonl and
+        move the others aside (a crash's torn tail into `.torn`, other bad lines into `.bad`).
+
+        Returns one note per file changed, for the user.
+        """
+        notes = []
+        for path in (self.episodes_path, self.transcripts_path):
+            if self.repair_torn_tail(path):
+                notes.append(f"cut a torn last line off {path.name} (kept in {path.name}.torn)")
+            moved = self.move_bad_lines(path)
+            if moved:
+                shown = ", ".join(map(str, moved[:5])) + (", ..." if len(moved) > 5 else "")
+                notes.append(f"moved {len(moved)} unreadable line(s) of {path.name} "
+                             f"({shown}) into {path.name}.bad")
+        return notes
 
     def repair_torn_tail(self, path: Path | None = None) -> int:
         """Cut a torn last line (a crash mid-write) off `path` so appends start clean.
 
         The cut bytes are kept in `<name>.torn` rather than thrown away. Returns their count.
+        A last line that lacks only its newline is a good line: it gets the newline.
         """
         path = Path(path or self.episodes_path)
-        if not path.exists():
+        lines = readback.read_lines(path, _parser(path))
+        if not lines.unterminated:
             return 0
-        data = path.read_bytes()
-        if not data or data.endswith(b"\n"):
+        if lines.torn is None:
+            append_lines(path, b"\n")
             return 0
-        keep = data.rfind(b"\n") + 1
-        with open(path.with_name(path.name + ".torn"), "ab") as f:
-            f.write(data[keep:] + b"\n")
-        with open(path, "r+b") as f:
-            f.truncate(keep)
-        return len(data) - keep
+        raw = lines.torn.raw
+        append_lines(path.with_name(path.name + ".torn"), raw + b"\n")
+        try:
+            with open(path, "r+b") as f:
+                f.truncate(_size(path) - len(raw))
+        except OSError as exc:
+            raise storage_full(exc, path) or exc from None
+        return len(raw)
+
+    def move_bad_lines(self, path: Path) -> list[int]:
+        """Move lines of `path` that are not records of its kind into `<name>.bad`, keeping
+        every good line byte for byte (after `repair_torn_tail`). Returns the moved lines."""
+        lines = readback.read_lines(path, _parser(path))
+        if not lines.bad:
+            return []
+        moved = {b.number for b in lines.bad}
+        aside = path.with_name(path.name + ".bad")
+        append_lines(aside, b"".join(b.raw + b"\n" for b in lines.bad))
+        kept = [raw for n, raw in enumerate(path.read_bytes().split(b"\n"), start=1)
+                if n not in moved and raw.strip()]
+        _replace_bytes(path, b"".join(raw + b"\n" for raw in kept))
+        return sorted(moved)
 
     def append_episode(self, result: EpisodeResult) -> None:
         append_jsonl(self.episodes_path, result.to_json())
 
+    def episode_lines(self) -> readback.Lines[EpisodeResult]:
+        """Every line of episodes.jsonl, checked (see `readback`)."""
+        return readback.read_lines(self.episodes_path, readback.episode)
+
     def read_episodes(self) -> tuple[list[EpisodeResult], list[int]]:
-        """(complete episodes, torn line numbers)."""
-        read = read_jsonl(self.episodes_path)
-        return [EpisodeResult.from_json(r) for r in read.records], read.torn_lines
+        """(good episodes, numbers of the lines that are not: torn or bad)."""
+        lines = self.episode_lines()
+        skipped = [b.number for b in lines.bad] + ([lines.torn.number] if lines.torn else [])
+        return lines.records, sorted(skipped)
 
     def append_transcript(self, record: dict[str, Any]) -> None:
-        append_jsonl(self.transcripts_path, record)
+        append_lines(self.transcripts_path, _json_line(record), sync=False)
 
     def append_transcripts(self, records: Iterable[dict[str, Any]]) -> None:
         """An episode's steps with one write, not fsynced: transcripts are written before
         the episode's line, and a resume drops the lines of episodes that never finished."""
-        lines = "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records)
-        if not lines:
-            return
-        with open(self.transcripts_path, "a") as f:
-            f.write(lines)
+        lines = "".join(_json_line(r) for r in records)
+        if lines:
+            append_lines(self.transcripts_path, lines, sync=False)
+
+
+def _json_line(record: dict[str, Any]) -> str:
+    return redact(json.dumps(record, sort_keys=True, default=str)) + "\n"
+
+
+def _parser(path: Path) -> Any:
+    return {EPISODES: readback.episode, TRANSCRIPTS: readback.transcript}.get(
+        path.name, readback.any_object)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def replace_lines(path: Path, records: Iterable[dict[str, Any]]) -> None:
+    """Replace a JSONL file with `records`, atomically (secrets redacted)."""
+    _replace_bytes(path, "".join(_json_line(r) for r in records).encode("utf-8"))
+
+
+def _replace_bytes(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically (temp file + fsync + rename), keeping its mode."""
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        full = storage_full(exc, path)
+        if full is not None:
+            raise full from None
+        raise
