@@ -78,7 +78,8 @@ def test_a_full_disk_stops_the_matrix_with_one_line_and_the_resume_matches(
     assert invoke(capsys, "matrix", str(spec), "--out", str(reference), "--no-report")[0] == 0
     out = tmp_path / "run"
     out.mkdir()
-    disk = FullDisk(monkeypatch, out, room=40_000)
+    written = sum(f.stat().st_size for f in reference.iterdir() if f.is_file())
+    disk = FullDisk(monkeypatch, out, room=written // 3)  # full a third of the way through
     status, err = invoke(capsys, "matrix", str(spec), "--out", str(out), "--no-report")
     assert status == 2
     assert err[-1].startswith("error: cannot write ") and "No space left on device" in err[-1]

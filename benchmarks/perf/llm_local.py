@@ -11,6 +11,11 @@ previous call):
 
 Each call is a grammar-constrained joint-action choice (as planners make them). Token rates
 come from llama.cpp's own counters (prompt tokens evaluated, tokens generated, their time).
+
+Then scoring against generation, on the same prefix-stable decisions: one scoring pass
+(log P of all 36 joint actions, the token tree of `coopbench.llm.token_tree`) and the four
+passes of a calibrated decision (state shown/blanked x options forwards/reversed, as the
+scored planners make them), against one grammar-constrained generation.
 """
 
 from __future__ import annotations
@@ -84,6 +89,36 @@ def run(model, layout, calls: int, offset: int) -> dict[str, float]:
             "prompt_tokens": total / calls, "prompt_ms": p_ms}
 
 
+def reversed_options(i: int) -> list[dict[str, str]]:
+    grammar = GRAMMAR.replace("\n".join(CHOICES), "\n".join(reversed(CHOICES)))
+    return [{"role": "system", "content": TASK + "\n" + grammar},
+            {"role": "user", "content": "Current state:\n" + state(i)}]
+
+
+def blanked(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [messages[0], {"role": "user", "content": "Current state:\n(not shown)"}]
+
+
+def scoring(model, calls: int, offset: int) -> dict[str, float]:
+    """Seconds per decision: generation, one scoring pass, a calibrated (4-pass) decision."""
+    model.score(stable(offset), CHOICES)  # warm-up of the scoring context, not timed
+    out = {"generate": 0.0, "score": 0.0, "calibrated": 0.0, "agree": 0}
+    for i in range(offset + 1, offset + 1 + calls):
+        start = time.perf_counter()
+        text = model.complete(stable(i), choices=CHOICES, temperature=0.0).text
+        out["generate"] += time.perf_counter() - start
+        start = time.perf_counter()
+        best = CHOICES[model.score(stable(i), CHOICES).best()]
+        out["score"] += time.perf_counter() - start
+        out["agree"] += int(best == text)
+        start = time.perf_counter()
+        for layout in (stable, reversed_options):
+            model.score(layout(i), CHOICES)
+            model.score(blanked(layout(i)), CHOICES)
+        out["calibrated"] += time.perf_counter() - start
+    return {k: v / calls for k, v in out.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=5, help="measured calls per layout")
@@ -110,6 +145,13 @@ def main() -> None:
         print(f"{name:15s} {r['wall_s']:6.2f} s/decision  re-evaluated "
               f"{r['evaluated']:5.0f} of {r['prompt_tokens']:.0f} prompt tokens")
     print(f"speed-up of prefix-stable over prefix-varying: {vary['wall_s'] / keep['wall_s']:.2f}x")
+    sc = scoring(model, args.calls, offset=300)
+    print(f"generation      {sc['generate']:6.2f} s/decision  (grammar over {len(CHOICES)} plans)")
+    print(f"scoring, 1 pass {sc['score']:6.2f} s/decision  (log P of all {len(CHOICES)}; "
+          f"{sc['generate'] / sc['score']:.2f}x generation's speed; argmax = greedy reply in "
+          f"{sc['agree']:.0%} of decisions)")
+    print(f"scoring, calibrated (4 passes) {sc['calibrated']:6.2f} s/decision  "
+          f"({sc['calibrated'] / sc['generate']:.2f}x generation's time)")
     print(f"machine  {os.cpu_count()} CPUs, 1-min load {load_before:.1f} before / "
           f"{os.getloadavg()[0]:.1f} after (other work on the machine slows every number)")
 
