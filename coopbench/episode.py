@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -40,6 +42,7 @@ def run_episode(
     )
     usage = Usage()
     env.reset(seed=seed)
+    trace = hashlib.sha256(_state_bytes(env))
     if on_reset is not None:
         on_reset()
     planner.reset(env, llm, np.random.default_rng([seed, episode]))
@@ -48,6 +51,9 @@ def run_episode(
         step = env.steps_taken
         _, rewards, _, _, _ = env.step(plan.joint)
         reward = next(iter(rewards.values()), 0.0)
+        trace.update(json.dumps({a: act.text for a, act in plan.joint.items()},
+                                sort_keys=True).encode())
+        trace.update(_state_bytes(env))
         record = StepRecord(
             step=step,
             joint={a: act.text for a, act in plan.joint.items()},
@@ -72,5 +78,14 @@ def run_episode(
     result.tokens_out = usage.tokens_out
     result.cost_usd = usage.cost_usd
     result.cache_hits = usage.cache_hits
+    result.trajectory = trace.hexdigest()[:16]
     result.wall_s = time.perf_counter() - started
     return result
+
+
+def _state_bytes(env: LanguageEnv) -> bytes:
+    """The env's numeric state, for the trajectory digest (empty if it has none)."""
+    try:
+        return np.asarray(env.features(), dtype=np.float32).tobytes()
+    except NotImplementedError:
+        return b""

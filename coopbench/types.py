@@ -140,6 +140,9 @@ class EpisodeResult(JsonRecord):
     cache_hits: int = 0
     wall_s: float = 0.0
     error: str | None = None
+    # sha256[:16] of the start state, each executed joint action and each next state
+    # (features()): equal digests mean the same episode ("" in records older than it)
+    trajectory: str = ""
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -17,7 +17,8 @@ llm_app = typer.Typer(help="Check model specs, serve the embedded model, manage 
 
 @llm_app.command()
 def check(
-    spec: str = typer.Argument(..., help="Model spec: local, local:<file.gguf>, openai:<model>, "
+    spec: str = typer.Argument(..., help="Model spec: local, local:<name>, local:<file.gguf>, "
+                               "openai:<model>, "
                                "openai-compat:<base_url>#<model>, sim:<policy>?..."),
 ) -> None:
     """Send one short request (bypassing the cache); print model, latency and tokens/s."""
@@ -51,7 +52,7 @@ def check(
 @llm_app.command()
 def serve(
     port: int = typer.Option(8080, help="Port on 127.0.0.1."),
-    model: str = typer.Option("local", help="local or local:<file.gguf>."),
+    model: str = typer.Option("local", help="local, local:<name> or local:<file.gguf>."),
     n_ctx: int = typer.Option(4096, help="Context size in tokens."),
     threads: int = typer.Option(0, help="CPU threads (0: cores not already busy)."),
 ) -> None:

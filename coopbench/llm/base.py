@@ -2,7 +2,7 @@
 
 Backends (embedded llama.cpp, OpenAI-compatible HTTP, simulated) implement `LLM`;
 `coopbench.llm.make(spec, call_log=...)` builds one from a model spec string:
-`local`, `local:<file.gguf>`, `openai:<model>`, `openai-compat:<base_url>#<model>`,
+`local`, `local:<name>`, `local:<file.gguf>`, `openai:<model>`, `openai-compat:<base_url>#<model>`,
 `sim:<policy>?noise=<p>&garble=<q>&seed=<s>`.
 
 `llm/` never imports `envs/`: the simulated model answers from an `Oracle` that the

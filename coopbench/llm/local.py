@@ -133,15 +133,24 @@ class LocalBackend:
 
     @classmethod
     def for_spec(cls, spec: ModelSpec) -> LocalBackend:
+        """A packaged model (`local`, `local:<name>`: assembled and verified) or a user's GGUF."""
+        from coopbench.llm.model_files import NAMED, named
+
         if not spec.path:
-            path = assemble(DEFAULT)
-            return cls(path, f"local:{DEFAULT.name}@sha256:{DEFAULT.sha256[:16]}"
-                             f"+llama-cpp-python=={_llama_version()}", DEFAULT.name)
+            packaged = named(spec.model) if spec.model else DEFAULT
+            if packaged is None:
+                raise CoopbenchError(f"unknown packaged model {spec.model!r}; "
+                                     f"known: {', '.join(NAMED)}")
+            path = assemble(packaged)
+            return cls(path, f"local:{packaged.name}@sha256:{packaged.sha256[:16]}"
+                             f"+llama-cpp-python=={_llama_version()}", packaged.name)
         path = Path(spec.path).expanduser()
         if path.is_dir():
             raise CoopbenchError(f"model file {spec.path} is a directory, not a GGUF file")
         if not path.is_file():
-            raise CoopbenchError(f"model file {spec.path} does not exist")
+            hint = ("" if spec.path.lower().endswith(".gguf") or "/" in spec.path else
+                    f" (and it is not a packaged model name: {', '.join(NAMED)})")
+            raise CoopbenchError(f"model file {spec.path} does not exist{hint}")
         try:
             with open(path, "rb") as fh:
                 magic = fh.read(4)

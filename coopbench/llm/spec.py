@@ -1,6 +1,7 @@
 """Model spec strings -> a parsed `ModelSpec`.
 
-`local`, `local:<file.gguf>`, `openai:<model>`, `openai-compat:<base_url>#<model>`,
+`local`, `local:<name>` (a packaged model, e.g. `local:qwen2.5-coder-1.5b`), `local:<file.gguf>`,
+`openai:<model>`, `openai-compat:<base_url>#<model>`,
 `sim:<policy>?noise=<p>&garble=<q>&seed=<s>[&rationality=<b>]`. Malformed specs raise
 `CoopbenchError` with one line naming what is wrong, so the CLI can print it as is.
 """
@@ -11,12 +12,13 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
 from coopbench.errors import CoopbenchError
+from coopbench.llm.model_files import named, spec_name
 
 SCHEMES = ("local", "openai", "openai-compat", "sim")
 SIM_POLICIES = ("expert", "random")
 _SIM_PARAMS = {"noise": float, "garble": float, "seed": int, "rationality": float}
 FORMS = (
-    "local, local:<file.gguf>, openai:<model>, openai-compat:<base_url>#<model>, "
+    "local, local:<name>, local:<file.gguf>, openai:<model>, openai-compat:<base_url>#<model>, "
     "sim:<policy>?noise=<p>&garble=<q>&seed=<s>[&rationality=<b>]"
 )
 
@@ -26,8 +28,8 @@ class ModelSpec:
     """One parsed spec: `scheme` plus what that scheme needs."""
 
     scheme: str
-    model: str = ""  # openai model name, sim policy, or "" for the packaged local model
-    path: str = ""  # local: GGUF file ("" = the packaged default)
+    model: str = ""  # openai model name, sim policy, local packaged model name ("" = default)
+    path: str = ""  # local: a user's GGUF file ("" = a packaged model)
     base_url: str = ""  # openai-compat: endpoint root (…/v1)
     params: dict[str, float | int] = field(default_factory=dict)  # sim: noise, garble, seed
     # (and rationality, only when given: older specs keep their canonical form and cache keys)
@@ -35,7 +37,7 @@ class ModelSpec:
     def canonical(self) -> str:
         """The spec written in one normal form (sorted, defaults filled)."""
         if self.scheme == "local":
-            return f"local:{self.path}" if self.path else "local"
+            return f"local:{self.path or self.model}" if self.path or self.model else "local"
         if self.scheme == "openai":
             return f"openai:{self.model}"
         if self.scheme == "openai-compat":
@@ -56,7 +58,10 @@ def parse(spec: str) -> ModelSpec:
     scheme, _, rest = spec.partition(":")
     if scheme == "local":
         if _ and not rest:
-            raise _bad(spec, "local: needs a path to a .gguf file")
+            raise _bad(spec, "local: needs a path to a .gguf file or a packaged model name")
+        packaged = named(rest) if rest else None
+        if packaged is not None:  # a name wins over a file of that name; write ./name for that
+            return ModelSpec("local", model=spec_name(packaged))
         return ModelSpec("local", path=rest)
     if scheme == "openai":
         if not rest or any(c.isspace() for c in rest):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 SIM_MARK = "(sim)"
+IDENTICAL_MARK = "≡"  # marks a cell whose episodes are all one and the same episode
 SIM_NOTE = (
     "(sim) = simulated LLM (sim:...): answers come from the env's scripted expert with injected "
     "errors, not from a language model."

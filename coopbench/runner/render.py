@@ -15,6 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from coopbench.runner.labels import IDENTICAL_MARK
+
 FORMATS = ("table", "md", "html", "json", "csv")
 
 
@@ -39,7 +41,8 @@ def _cost(metric: dict[str, float]) -> str:
 CELL_COLUMNS: list[tuple[str, Callable[[dict], str]]] = [
     ("task", lambda r: r["env"]),
     ("algorithm", lambda r: r["algorithm"]),
-    ("seeds", lambda r: str(r["seeds"])),
+    ("seeds", lambda r: f"{r['seeds']} {IDENTICAL_MARK}" if r.get("identical_episodes")
+     else str(r["seeds"])),
     ("success [95% CI]", lambda r: _rate_ci(r["success_rate"], *r["success_ci"])),
     ("steps ± SE", lambda r: _pm(r["interaction_steps"])),
     ("queries ± SE", lambda r: _pm(r["llm_queries"])),

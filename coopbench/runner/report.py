@@ -23,7 +23,7 @@ import numpy as np
 
 from coopbench.errors import CoopbenchError
 from coopbench.runner import stats
-from coopbench.runner.labels import SIM_NOTE, algorithm_label, is_simulated
+from coopbench.runner.labels import IDENTICAL_MARK, SIM_NOTE, algorithm_label, is_simulated
 from coopbench.runner.store import RunStore
 from coopbench.types import EpisodeResult
 
@@ -94,6 +94,33 @@ def _metric(values: list[float]) -> dict[str, float]:
     return {"mean": mean, "se": se}
 
 
+# What two episodes of one cell may differ in and still be the same episode.
+_NOT_THE_EPISODE = ("cell", "seed", "episode", "wall_s", "cache_hits")
+
+
+def identical_episodes(episodes: list[EpisodeResult]) -> int:
+    """n if a cell's n >= 2 finished episodes over >= 2 seeds are one and the same, else 0.
+
+    Same in every recorded number and in the trajectory digest (start state, actions, states;
+    older records without one compare on the numbers): the seeds did not vary the episode, so
+    its n episodes measure one episode n times.
+    """
+    ok = [e for e in episodes if e.error is None]
+    if len(ok) < 2 or len({e.seed for e in ok}) < 2:
+        return 0
+    signatures = set()
+    for e in ok:
+        record = e.to_json()
+        signatures.add(tuple(sorted((k, str(v)) for k, v in record.items()
+                                    if k not in _NOT_THE_EPISODE)))
+    return len(ok) if len(signatures) == 1 else 0
+
+
+def identical_note(row: dict[str, Any]) -> str:
+    return (f"{IDENTICAL_MARK} {row['env']} × {row['algorithm']}: {row['identical_episodes']} "
+            "episodes identical: seeds may not vary the episode")
+
+
 def cell_rows(episodes: list[EpisodeResult]) -> list[dict[str, Any]]:
     groups: dict[tuple[str, str, str], list[EpisodeResult]] = defaultdict(list)
     for e in episodes:
@@ -116,6 +143,7 @@ def cell_rows(episodes: list[EpisodeResult]) -> list[dict[str, Any]]:
             "cost_usd": _metric(_per_seed(ok, lambda e: e.cost_usd)),
             "queries_per_success": (sum(e.llm_queries for e in ok) / successes
                                     if successes else None),
+            "identical_episodes": identical_episodes(ok),
         })
     return rows
 
@@ -195,6 +223,7 @@ def summarise(data: RunData) -> dict[str, Any]:
     notes = list(data.notes)
     if simulated:
         notes.insert(0, SIM_NOTE)
+    notes += [identical_note(row) for row in cells if row["identical_episodes"]]
     return {
         "runs": data.runs,
         "simulated_llms": simulated,

@@ -18,6 +18,8 @@ max_steps          interaction steps (decisions) per episode
 min_soups          soups delivered for success (default 1)
 view_radius        if set, `describe(agent)` shows only cells within this Chebyshev radius
 max_skill_ticks    a skill that runs longer than this gives up (default 40 + cook time)
+start              "fixed" (the layout's standard start, default) or "seeded" (both players
+                   on tiles drawn from the reset seed; see `start.py`)
 =================  ==========================================================================
 """
 
@@ -37,6 +39,7 @@ from coopbench.envs.overcooked import text as txt
 from coopbench.envs.overcooked.kitchen import Kitchen, fmt
 from coopbench.envs.overcooked.layouts import build_mdp, check_layout, make_setting
 from coopbench.envs.overcooked.sim import OCAction, apply_recipes
+from coopbench.envs.overcooked.start import STARTS, seeded_start
 from coopbench.errors import CoopbenchError
 from coopbench.types import Action, Feedback
 
@@ -72,12 +75,16 @@ class OvercookedEnv(VocabularyEnv):
         min_soups: int | None = None,
         view_radius: int | None = None,
         max_skill_ticks: int | None = None,
+        start: str = "fixed",
         render_mode: str | None = None,
     ) -> None:
         super().__init__(render_mode)
         if obs_type not in OBS_TYPES:
             raise CoopbenchError(
                 f"unknown obs_type {obs_type!r}; use one of {', '.join(OBS_TYPES)}")
+        if start not in STARTS:
+            raise CoopbenchError(f"unknown start {start!r}; use one of {', '.join(STARTS)}")
+        self.start = start
         if render_mode not in (None, "rgb_array"):
             raise CoopbenchError(f"render_mode {render_mode!r} is not supported; use 'rgb_array'")
         self.layout = check_layout(layout)
@@ -148,7 +155,10 @@ class OvercookedEnv(VocabularyEnv):
 
     def _reset(self, seed: int | None, options: dict | None) -> None:
         apply_recipes(self._recipes)
-        self.state = self.mdp.get_standard_start_state()
+        if self.start == "seeded":
+            self.state = seeded_start(self.mdp, self.kitchen, self.np_random)
+        else:
+            self.state = self.mdp.get_standard_start_state()
         self.ticks = 0
         self.soups_delivered = 0
         self.score = 0.0

@@ -24,6 +24,7 @@ from gymnasium import spaces
 
 from coopbench.envs.base import VocabularyEnv
 from coopbench.envs.roco import arm as kin
+from coopbench.envs.roco.registration import DEFAULT_JITTER
 from coopbench.envs.roco.world import World
 from coopbench.errors import CoopbenchError
 from coopbench.types import Action, Feedback, ParseError
@@ -63,7 +64,7 @@ class RocoEnv(VocabularyEnv):
     def __init__(
         self,
         level: str,
-        jitter: float = 0.0,
+        jitter: float = DEFAULT_JITTER,  # 0: the level's fixed scene for every seed
         max_steps: int = 15,
         render_mode: str | None = None,
     ) -> None:

@@ -35,6 +35,8 @@ LIFTED_FILTER = pymunk.ShapeFilter(categories=OBJECT_CATEGORY, mask=0)
 GRASP_FORCE = 4.0e4  # what a gripper can hold against; a heavy enough object slips
 SLIP_TOLERANCE = 3.0  # cm between where a held object should be and where it is
 MAX_JOINT_STEP = 0.06  # rad per physics step along a path (summed over joints)
+MAX_LOADED_JOINT_STEP = 0.03  # the same for an arm that carries something: half the speed
+SHARP_TURN = math.radians(15.0)  # a path turning more than this stops at the corner
 BROOM_TYPE = 7  # collision type of broom heads, to record what a sweep touched
 
 
@@ -302,24 +304,14 @@ class World:
 
         Returns (agent, reason) if a held object slipped off its grip on the way.
         """
-        starts = {a: self.arms[a].q for a in paths}
-        longest = max(
-            sum(math.dist(a, b) for a, b in zip([starts[g], *p], p, strict=False))
-            for g, p in paths.items()
-        )
-        n = max(self.motion_steps, math.ceil(longest / MAX_JOINT_STEP))  # long paths go slower
+        points = {a: [self.arms[a].q, *p] for a, p in paths.items()}
+        longest = max(_length(p) for p in points.values())
+        step = MAX_LOADED_JOINT_STEP if any(self.holds[a] for a in paths) else MAX_JOINT_STEP
+        n = max(self.motion_steps, math.ceil(longest / step))  # long paths go slower
+        timings = {a: _timing(p) for a, p in points.items()}
         for i in range(1, n + 1):
-            s = i / n
-            s = s * s * (3.0 - 2.0 * s)
-            for agent, path in paths.items():
-                points = [starts[agent], *path]
-                u = s * (len(points) - 1)
-                k = min(int(u), len(points) - 2)
-                a, b = points[k], points[k + 1]
-                f = u - k
-                self.arms[agent].drive(
-                    tuple(x + (y - x) * f for x, y in zip(a, b, strict=True)), self.dt
-                )
+            for agent, path in points.items():
+                self.arms[agent].drive(_at_time(path, timings[agent], i / n), self.dt)
             self.step()
             slipped = self.slip()
             if slipped is not None:
@@ -353,6 +345,67 @@ class World:
 
 def distance(a: Point, b: Point) -> float:
     return math.hypot(a[0] - b[0], a[1] - b[1])
+
+
+def _length(path: Sequence[Config]) -> float:
+    return sum(math.dist(a, b) for a, b in zip(path, path[1:], strict=False))
+
+
+def _turn(a: Config, b: Config, c: Config) -> float:
+    """Angle (rad) between segments a->b and b->c in joint space (0 if either is empty)."""
+    u = [y - x for x, y in zip(a, b, strict=True)]
+    v = [y - x for x, y in zip(b, c, strict=True)]
+    nu, nv = math.hypot(*u), math.hypot(*v)
+    if nu == 0 or nv == 0:
+        return 0.0
+    cos = sum(x * y for x, y in zip(u, v, strict=True)) / (nu * nv)
+    return math.acos(max(-1.0, min(1.0, cos)))
+
+
+def _timing(path: Sequence[Config]) -> list[tuple[int, int, float]]:
+    """Pieces (first, last waypoint index, share of the time) between sharp corners.
+
+    Each piece eases in and out on its own, so the arm comes to rest at a sharp corner
+    (typical of RRT paths) instead of turning at full speed, which would fling a held
+    object off its grip; time is shared by joint-space length, so the peak speed is the
+    same as for one smooth piece.
+    """
+    corners = [k for k in range(1, len(path) - 1)
+               if _turn(path[k - 1], path[k], path[k + 1]) > SHARP_TURN]
+    bounds = [0, *corners, len(path) - 1]
+    total = _length(path)
+    pieces = []
+    for lo, hi in zip(bounds, bounds[1:], strict=False):
+        share = _length(path[lo:hi + 1]) / total if total > 0 else 1.0 / (len(bounds) - 1)
+        pieces.append((lo, hi, share))
+    return pieces
+
+
+def _at_time(path: Sequence[Config], pieces: list[tuple[int, int, float]], t: float) -> Config:
+    """Where the arm is at time fraction `t` of the motion (eased within each piece)."""
+    k, start = 0, 0.0
+    while k < len(pieces) - 1 and t > start + pieces[k][2]:
+        start += pieces[k][2]
+        k += 1
+    lo, hi, share = pieces[k]
+    f = min(1.0, (t - start) / share) if share > 0 else 1.0
+    return _along(path[lo:hi + 1], f * f * (3.0 - 2.0 * f))
+
+
+def _along(path: Sequence[Config], s: float) -> Config:
+    """The configuration a fraction `s` of the way along `path`, by joint-space length.
+
+    Timed by length, not one equal time slice per segment: a short segment after a long one
+    would otherwise brake the tool abruptly and shake held objects off their grips.
+    """
+    goal = _length(path) * s
+    for a, b in zip(path, path[1:], strict=False):
+        seg = math.dist(a, b)
+        if goal <= seg and seg > 0:
+            f = goal / seg
+            return tuple(x + (y - x) * f for x, y in zip(a, b, strict=True))
+        goal -= seg
+    return tuple(path[-1])
 
 
 __all__ = ["ALL", "ARM_CATEGORY", "World", "distance"]
