@@ -8,7 +8,8 @@ t $C collect --env roco/sort-level1-v0 --out data/sort1.npz --expert-episodes 30
 t $C train --data data/sort1.npz --out coopbench/critics/pretrained/roco__sort-level1-v0.pt
 t $C collect --env roco/sweep-y1g1-v0 --out data/sweep1-s0.npz --expert-episodes 40 --reset-episodes 100 --seed 0
 t $C collect --env roco/sweep-y1g1-v0 --out data/sweep1-s1.npz --expert-episodes 40 --reset-episodes 80 --branch 1.0 --seed 1
-t $C train --data data/sweep1-s0.npz --data data/sweep1-s1.npz --prefix-targets behaviour --ensemble 5 --max-seconds 300 --out coopbench/critics/pretrained/roco__sweep-y1g1-v0.pt
+t $C collect --env roco/sweep-y1g1-v0 --out data/sweep1-s2.npz --expert-episodes 40 --reset-episodes 80 --branch 1.0 --seed 2
+t $C train --data data/sweep1-s0.npz --data data/sweep1-s1.npz --data data/sweep1-s2.npz --prefix-targets behaviour --ensemble 5 --lr 3e-4 --patience 30 --max-seconds 300 --out coopbench/critics/pretrained/roco__sweep-y1g1-v0.pt
 t $C collect --env overcooked/cramped_room-read-skills-v0 --out data/cramped-skills.npz --expert-episodes 100 --reset-episodes 200 --branch 1.0 --seed 5
 t $C train --data data/cramped-skills.npz --balance 0 --prefix-targets behaviour --out coopbench/critics/pretrained/overcooked__cramped_room-read-skills-v0.pt
 for e in roco/sort-level1-v0 roco/sweep-y1g1-v0 overcooked/cramped_room-read-skills-v0; do
