@@ -44,3 +44,25 @@ def meetgrid(plugin_site: Path, monkeypatch: pytest.MonkeyPatch):
     yield plugin_site
     envs.registry.reload()
     planners.registry.reload()
+
+
+MEETGRID = "meetgrid/meet-v0"
+
+
+@pytest.fixture(scope="session")
+def critic_path(plugin_site: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small meetgrid critic, trained once per session (a few seconds)."""
+    from coopbench import envs
+    from coopbench.critics.dataset import CollectConfig, collect
+    from coopbench.critics.train import TrainConfig, train
+
+    sys.path.insert(0, str(plugin_site))
+    envs.registry.reload()
+    try:
+        data = collect(CollectConfig(MEETGRID, expert_episodes=30, reset_episodes=30, seed=0))
+        path = tmp_path_factory.mktemp("critic") / "meet.pt"
+        train(data, TrainConfig(epochs=40, patience=10, max_seconds=30), path)
+    finally:
+        sys.path.remove(str(plugin_site))
+        envs.registry.reload()
+    return path

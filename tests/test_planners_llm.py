@@ -1,7 +1,5 @@
 """LLM planners on the example plug-in env with the simulated LLM (no network, fixed seeds)."""
 
-import sys
-
 import pytest
 
 from coopbench import envs, planners
@@ -12,24 +10,6 @@ from coopbench.errors import ConfigError, CoopbenchError
 ENV = "meetgrid/meet-v0"
 BASELINES = ["central-v0", "react-v0", "mindagent-v0", "reflexion-v0", "roco-v0"]
 ALL = [*BASELINES, "read-j-v0", "read-s-v0"]
-
-
-@pytest.fixture(scope="module")
-def critic_path(plugin_site, tmp_path_factory):
-    """A small meetgrid critic, trained once for this module (a few seconds)."""
-    from coopbench.critics.dataset import CollectConfig, collect
-    from coopbench.critics.train import TrainConfig, train
-
-    sys.path.insert(0, str(plugin_site))
-    envs.registry.reload()
-    try:
-        data = collect(CollectConfig(ENV, expert_episodes=30, reset_episodes=30, seed=0))
-        path = tmp_path_factory.mktemp("critic") / "meet.pt"
-        train(data, TrainConfig(epochs=40, patience=10, max_seconds=30), path)
-    finally:
-        sys.path.remove(str(plugin_site))
-        envs.registry.reload()
-    return path
 
 
 def sim(noise=0.0, garble=0.0, seed=0):

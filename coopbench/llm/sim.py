@@ -113,10 +113,11 @@ class SimBackend:
     def score(self, request: ScoreRequest) -> ScoreReply:
         """The answer `generate` would give (with `choices` = the candidates) holds 1 − error
         of the probability mass, the other candidates share the error: a model that is sure
-        of the reply it would have given, right or wrong."""
-        oracle = self._oracle(request)
+        of the reply it would have given, right or wrong. Without an oracle (a prompt whose
+        state is hidden) or without its answer among the candidates: uniform."""
+        oracle = request.oracle
         n = len(request.candidates)
-        if oracle.expert.strip() not in {c.strip() for c in request.candidates}:
+        if oracle is None or oracle.expert.strip() not in {c.strip() for c in request.candidates}:
             return ScoreReply(logprobs=[-math.log(n)] * n,  # nothing it knows is on offer
                               tokens_in=estimate_prompt_tokens(request.messages),
                               model=self.model_id, extra={"sim": "no-expert-candidate"})

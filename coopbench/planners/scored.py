@@ -79,8 +79,9 @@ class ScoredPlanner(ReadPlanner):
 
         def one_pass(messages: list, reverse: bool, blank: bool) -> np.ndarray:
             purpose = "score" + ("-reversed" if reverse else "") + ("-blank" if blank else "")
-            return self.score(ctx, env, messages, candidates, oracle=oracle, agent=agent,
-                              purpose=purpose)
+            # the sim's answer key describes the state: a prompt that hides it gets none
+            return self.score(ctx, env, messages, candidates, oracle=None if blank else oracle,
+                              agent=agent, purpose=purpose)
 
         try:
             return calibrated(self.cfg.calibration, prompt_for, one_pass)
