@@ -46,23 +46,8 @@ TRACKED_PACKAGES = (
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Replace `path` with `data` as JSON so readers see the old or the new file, never half."""
-    path = Path(path)
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True, default=str)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        full = storage_full(exc, path)
-        if full is not None:
-            raise full from None
-        raise
+    text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+    _replace_bytes(Path(path), text.encode("utf-8"))
 
 
 def append_lines(path: Path, data: str | bytes, *, sync: bool = True) -> None:
