@@ -36,7 +36,7 @@ from coopbench.types import Action, PlanResult
 
 @dataclass
 class ScoredConfig(ReadConfig):
-    beta: float = 0.1  # temperature of exp(A/β), in critic return-std units
+    beta: float = 0.01  # temperature of exp(A/β), in critic return-std units
     calibration: str = "pmi+reverse"  # how log μ is calibrated (planners/scoring.py)
     max_candidates: int = 8  # joint plans the LLM scores: the critic's top k (ReAd-J)
     max_enumerate: int = 4096  # legal joint plans the critic ranks (a random subset past it)

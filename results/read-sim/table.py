@@ -1,6 +1,9 @@
 """Per env x planner: SR, NQ per episode and per success, ES, and the ReAd-vs-baseline verdicts.
 
 Usage: python results/read-sim/table.py <run dir> [<run dir> ...] > table.md
+
+A run dir written `DIR#PLANNER=LABEL` shows that dir's PLANNER episodes as LABEL (two
+settings of one planner from two runs, side by side).
 """
 
 from __future__ import annotations
@@ -21,14 +24,17 @@ PAIRS = (("read/read-j-v0", "llm/central-v0"), ("read/read-s-v0", "llm/roco-v0")
 
 def load(dirs: list[str]) -> dict[tuple[str, str], list[dict]]:
     cells: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for d in dirs:
+    for arg in dirs:
+        d, _, rename = arg.partition("#")
+        old, _, new = rename.partition("=")
         for line in (Path(d) / "episodes.jsonl").read_text().splitlines():
             try:
                 e = json.loads(line)
             except json.JSONDecodeError:
                 continue
             if e.get("error") is None:
-                cells[(e["env"], e["planner"])].append(e)
+                planner = new if rename and e["planner"] == old else e["planner"]
+                cells[(e["env"], planner)].append(e)
     return cells
 
 
