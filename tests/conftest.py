@@ -66,3 +66,13 @@ def critic_path(plugin_site: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         sys.path.remove(str(plugin_site))
         envs.registry.reload()
     return path
+
+
+@pytest.fixture
+def server():
+    """A fake OpenAI-compatible server on 127.0.0.1 (tests/fake_openai.py)."""
+    from fake_openai import FakeServer
+
+    srv = FakeServer()
+    yield srv
+    srv.close()

@@ -20,13 +20,6 @@ from coopbench.llm.config import LLMConfig
 from coopbench.runner.store import RunStore
 
 
-@pytest.fixture
-def server():
-    srv = FakeServer()
-    yield srv
-    srv.close()
-
-
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
     isolate(tmp_path, monkeypatch)

@@ -25,13 +25,6 @@ CHATML_PREFIX = ("<|im_start|>system\nbe brief<|im_end|>\n"
                  "<|im_start|>user\nplease go to the door<|im_end|>\n<|im_start|>assistant\n")
 
 
-@pytest.fixture
-def server():
-    srv = FakeServer()
-    yield srv
-    srv.close()
-
-
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
     isolate(tmp_path, monkeypatch)
