@@ -120,7 +120,7 @@ class LLMPlanner(Planner):
 
     def reset(self, env: LanguageEnv, llm: Any, rng: Any) -> None:
         super().reset(env, llm, rng)
-        if llm is None:
+        if llm is None and self.needs_llm:  # critic-greedy derives from here, needing none
             raise ConfigError(f"{type(self).__name__} needs an LLM (--llm local, sim:expert, ...)")
         self.rounds = []
         self.call_seed = self.cfg.seed + int(rng.integers(2**31))  # per episode, from its seed

@@ -61,13 +61,11 @@ class ScoredPlanner(ReadPlanner):
 
     def reset(self, env: LanguageEnv, llm: Any, rng: Any) -> None:
         if self.uses_critic:
-            super().reset(env, llm if self.uses_llm else object(), rng)
+            super().reset(env, llm if self.uses_llm else None, rng)
         else:
             super(ReadPlanner, self).reset(env, llm, rng)
             self.critic = None
             self.scale = 1.0
-        if not self.uses_llm:
-            self.llm = None
 
     def llm_term(
         self, ctx: StepContext, env: LanguageEnv, candidates: list[str], prompt_for, agent=None,
