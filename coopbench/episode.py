@@ -12,7 +12,7 @@ import numpy as np
 
 from coopbench.envs.base import LanguageEnv
 from coopbench.planners.base import Planner
-from coopbench.types import EpisodeResult, StepRecord, Usage
+from coopbench.core.types import EpisodeResult, StepRecord, Usage
 
 StepCallback = Callable[[StepRecord], None]
 

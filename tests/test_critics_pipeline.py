@@ -11,7 +11,7 @@ from coopbench.critics.dataset import CollectConfig, Dataset, collect, discounte
 from coopbench.critics.encoding import ActionTable, tokens_of
 from coopbench.critics.evaluate import EvalConfig, evaluate
 from coopbench.critics.train import TrainConfig, prefix_rows, train
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 
 ENV = "meetgrid/meet-v0"
 

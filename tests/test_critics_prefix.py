@@ -14,7 +14,7 @@ from coopbench.critics.train import (
     prefix_rows,
     train,
 )
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 
 ENV = "meetgrid/meet-v0"
 

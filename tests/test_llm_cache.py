@@ -6,7 +6,7 @@ import multiprocessing
 
 import pytest
 
-from coopbench.errors import ConfigError
+from coopbench.core.errors import ConfigError
 from coopbench.llm.cache import Entry, ResponseCache, cache_key
 from coopbench.llm.pricing import PriceTable
 from coopbench.llm.request import Request

@@ -10,7 +10,7 @@ import hashlib
 
 import pytest
 
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 from coopbench.llm import make
 from coopbench.llm.model_files import DEFAULT, PackagedModel, assemble, verified_sha256
 

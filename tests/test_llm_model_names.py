@@ -8,7 +8,7 @@ from importlib import metadata
 
 import pytest
 
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 from coopbench.llm import parse
 from coopbench.llm.local import LocalBackend
 from coopbench.llm.model_files import (

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fake_openai import KEY, FakeServer, isolate
 
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 from coopbench.llm import make
 from coopbench.llm.config import LLMConfig
 from coopbench.runner.store import RunStore

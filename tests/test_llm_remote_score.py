@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fake_openai import KEY, NEW_LOGPROB, SEEN_LOGPROB, FakeServer, fake_logprobs, isolate
 
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 from coopbench.llm import make
 from coopbench.llm.config import LLMConfig, load
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 from coopbench.llm import Oracle, make, parse
 
 ORACLE = Oracle(

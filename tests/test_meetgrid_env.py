@@ -6,7 +6,7 @@ from pettingzoo.test import api_test, parallel_api_test
 from pettingzoo.utils.conversions import parallel_to_aec
 
 from coopbench import envs
-from coopbench.types import ParseError
+from coopbench.core.types import ParseError
 
 
 @pytest.fixture

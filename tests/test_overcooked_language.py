@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from coopbench import envs
-from coopbench.errors import CoopbenchError
-from coopbench.types import ParseError
+from coopbench.core.errors import CoopbenchError
+from coopbench.core.types import ParseError
 
 
 @pytest.fixture

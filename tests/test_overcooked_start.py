@@ -7,7 +7,7 @@ import pytest
 
 from coopbench import envs
 from coopbench.episode import run_episode
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 from coopbench.planners.baseline import ExpertPlanner
 
 

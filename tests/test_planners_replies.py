@@ -4,7 +4,7 @@ import pytest
 
 from coopbench import envs
 from coopbench.agents.replies import format_joint, format_own, parse_joint, parse_own
-from coopbench.types import ParseError
+from coopbench.core.types import ParseError
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 import pytest
 
 from coopbench import envs, planners
-from coopbench.errors import CoopbenchError, UnknownIdError
-from coopbench.registry import Registry
+from coopbench.core.errors import CoopbenchError, UnknownIdError
+from coopbench.core.registry import Registry
 
 
 class Thing:

@@ -6,7 +6,7 @@ from pettingzoo.test import api_test, parallel_api_test
 from pettingzoo.utils.conversions import parallel_to_aec
 
 from coopbench import envs
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 
 ROCO_IDS = [i for i in envs.registry.ids() if i.startswith("roco/")]
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from coopbench import envs
-from coopbench.types import ParseError
+from coopbench.core.types import ParseError
 
 
 def make(env_id, seed=0, **kwargs):

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from coopbench.cli import main
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
+from coopbench.core.io import parse_line
 from coopbench.runner import readback
 from coopbench.runner.report import load_runs, summarise
 from coopbench.runner.store import RunStore
@@ -320,7 +321,7 @@ def planned(pristine: Path) -> set[tuple[str, int]]:
 
 def _good(raw: bytes) -> bool:
     try:
-        readback.parse_line(raw, readback.episode)
+        parse_line(raw, readback.episode)
         return True
     except ValueError:
         return False

@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from coopbench.cli import main
-from coopbench.errors import StorageFull
+from coopbench.core.errors import StorageFull
 from coopbench.llm.calllog import CallLog
 from coopbench.runner.report import load_runs, summarise
-from coopbench.runner.store import RunStore, append_jsonl
+from coopbench.core.io import append_jsonl
+from coopbench.runner.store import RunStore
 
 SPEC = """\
 name: full-disk

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 from coopbench.runner.single import MAX_SEEDS, parse_seeds, seed_ranges
 from coopbench.runner.spec import parse_spec
 

@@ -7,7 +7,7 @@ import pytest
 from coopbench.llm.base import Completion
 from coopbench.runner.budget import BudgetExceeded, EndpointSlots, MeteredLLM, Spend
 from coopbench.runner.spec import Budget
-from coopbench.types import EpisodeResult, Usage
+from coopbench.core.types import EpisodeResult, Usage
 
 
 class CountingModel:

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from coopbench import planners
-from coopbench.errors import ConfigError, CoopbenchError, UnknownIdError
+from coopbench.core.errors import ConfigError, CoopbenchError, UnknownIdError
 from coopbench.runner.cells import expand
 from coopbench.runner.spec import load_spec, parse_spec
 

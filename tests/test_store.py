@@ -2,9 +2,10 @@ import json
 
 import pytest
 
-from coopbench.errors import CoopbenchError
-from coopbench.runner.store import RunStore, read_jsonl, write_json_atomic
-from coopbench.types import EpisodeResult
+from coopbench.core.errors import CoopbenchError
+from coopbench.core.io import read_jsonl, write_json_atomic
+from coopbench.runner.store import RunStore
+from coopbench.core.types import EpisodeResult
 
 
 def episode(seed: int) -> EpisodeResult:

@@ -3,7 +3,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coopbench.types import (
+from coopbench.core.types import (
     Action,
     EpisodeResult,
     Feedback,

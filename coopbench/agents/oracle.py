@@ -14,7 +14,7 @@ import numpy as np
 from coopbench.agents.replies import EXECUTE, PROCEED, format_joint, format_own
 from coopbench.envs.base import LanguageEnv
 from coopbench.llm.base import Oracle
-from coopbench.types import Action
+from coopbench.core.types import Action
 
 
 def random_joint(

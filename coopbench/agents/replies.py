@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from coopbench.envs.base import LanguageEnv
-from coopbench.types import Action, ParseError
+from coopbench.core.types import Action, ParseError
 
 EXECUTE = "EXECUTE"
 PROCEED = "PROCEED"

@@ -21,7 +21,7 @@ from coopbench.cli.play_cmd import play
 from coopbench.cli.registry_cmds import envs_app, planners_app
 from coopbench.cli.report_cmd import compare, report
 from coopbench.cli.run_cmd import run
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 
 app = typer.Typer(
     name="coopbench",

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from coopbench.cli._common import console
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 
 credit_app = typer.Typer(
     help="LLM-guided credit assignment: rank states with an LLM, fit per-agent potentials, "
@@ -213,7 +213,7 @@ def plot(
     """Plot learning curves (mean and min-max over seeds) of several groups of runs."""
     from coopbench.credit.curves import load_rows, mean_crossing, run_summary
     from coopbench.credit.curves import plot as draw
-    from coopbench.runner.store import write_json_atomic
+    from coopbench.core.io import write_json_atomic
 
     groups: dict[str, list[Path]] = {}
     for item in runs:

@@ -10,7 +10,7 @@ import time
 import typer
 
 from coopbench.cli._common import console
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 
 llm_app = typer.Typer(help="Check model specs, serve the embedded model, manage the cache.",
                       no_args_is_help=True)

@@ -25,7 +25,7 @@ from rich.table import Table
 
 from coopbench.cli._common import console, err_console
 from coopbench.cli.report_cmd import print_table, write_files
-from coopbench.errors import Interrupted
+from coopbench.core.errors import Interrupted
 from coopbench.runner.labels import algorithm_label
 
 if TYPE_CHECKING:

@@ -9,9 +9,9 @@ import typer
 from coopbench import envs, planners
 from coopbench.cli._common import console
 from coopbench.episode import run_episode
-from coopbench.render import write_gif
+from coopbench.core.animation import write_gif
 from coopbench.runner.single import build_llm
-from coopbench.types import StepRecord
+from coopbench.core.types import StepRecord
 
 
 def play(

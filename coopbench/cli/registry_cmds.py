@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from coopbench.cli._common import console, print_json
-from coopbench.registry import Registry
+from coopbench.core.registry import Registry
 
 envs_app = typer.Typer(help="List registered environments (and manage their caches).")
 planners_app = typer.Typer(help="List registered planners.")

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from coopbench.cli._common import console, err_console
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 
 
 class Format(str, Enum):
@@ -55,7 +55,7 @@ def write_files(summary: dict[str, Any], data: Any, directory: Path, paper: bool
     from coopbench.runner import render
     from coopbench.runner.plots import write_plots
     from coopbench.runner.report import marl_eval_json
-    from coopbench.runner.store import write_json_atomic
+    from coopbench.core.io import write_json_atomic
 
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -102,7 +102,7 @@ def report_training(run_dir: Path, fmt: Format, files: bool) -> None:
     import json
 
     from coopbench.credit.curves import CURVES_CSV, checked_rows, default_metric, plot, run_summary
-    from coopbench.saved import read_json
+    from coopbench.core.saved import read_json
 
     rows = checked_rows(run_dir)
     config = read_json(run_dir / "train.json", "training config")

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from coopbench import envs, planners
 from coopbench.cli._common import console, err_console
-from coopbench.errors import CoopbenchError, StorageFull
+from coopbench.core.errors import CoopbenchError, StorageFull
 from coopbench.runner.lock import run_lock
 from coopbench.runner.single import (
     EpisodeTask,
@@ -38,7 +38,7 @@ def run(
     out: Path = typer.Option(..., "--out", help="Run directory (created; re-running resumes)."),
 ) -> None:
     """Run episodes of one env with one planner; finished episodes are skipped on re-run."""
-    from coopbench import secrets
+    from coopbench.llm.config import register_keys
 
     env_spec = envs.registry.spec(env)
     planner_spec = planners.registry.spec(planner)
@@ -49,7 +49,7 @@ def run(
         llm_spec = llm_layer.parse(llm).canonical()  # a refused spec never reaches a file
     seed_list = parse_seeds(seeds)
     check_episode_count(len(seed_list) * episodes, f"--seeds {seeds} x --episodes {episodes}")
-    secrets.register_configured()
+    register_keys()
     tasks = [
         EpisodeTask(env_spec.id, planner_spec.id, llm_spec, s, e)
         for s in seed_list

@@ -18,9 +18,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from coopbench.errors import CoopbenchError
-from coopbench.runner.readback import read_lines
-from coopbench.runner.store import append_jsonl
+from coopbench.core.errors import CoopbenchError
+from coopbench.core.io import append_jsonl, read_lines
 
 CURVES = "curves.jsonl"
 CURVES_CSV = "curves.csv"

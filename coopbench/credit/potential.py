@@ -28,9 +28,9 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
-from coopbench.errors import CoopbenchError
-from coopbench.runner.store import write_json_atomic
-from coopbench.saved import load_torch, validated
+from coopbench.core.errors import CoopbenchError
+from coopbench.core.io import write_json_atomic
+from coopbench.core.saved import load_torch, validated
 
 CHECKPOINT = "potential.pt"
 CHECKPOINT_META = "potential.json"

@@ -33,9 +33,10 @@ from torch import nn
 from coopbench.credit.curves import CURVES_CSV, CurveLog, plot
 from coopbench.credit.shaping import Shaper
 from coopbench.credit.vecenv import VecEnv
-from coopbench.errors import CoopbenchError
-from coopbench.runner.store import RunStore, write_json_atomic
-from coopbench.saved import describe, load_torch, read_json, validated
+from coopbench.core.errors import CoopbenchError
+from coopbench.core.io import write_json_atomic
+from coopbench.runner.store import RunStore
+from coopbench.core.saved import describe, load_torch, read_json, validated
 
 REWARD_MODES = ("sparse", "hand", "llm")
 CONFIG = "train.json"

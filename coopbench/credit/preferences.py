@@ -25,9 +25,9 @@ import numpy as np
 from coopbench import envs
 from coopbench.credit.progress import measure_for
 from coopbench.credit.vecenv import flat_obs
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 from coopbench.llm.base import LLM, Oracle
-from coopbench.runner.store import write_json_atomic
+from coopbench.core.io import write_json_atomic
 
 CHOICES = ["A", "B", "SAME"]
 PREFERENCES = "preferences.npz"

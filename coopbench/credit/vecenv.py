@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from coopbench import envs
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 
 #: Per-episode counters read from the final step's infos (first agent) into the summary.
 EPISODE_INFO_KEYS = {"soups_delivered": "soups"}

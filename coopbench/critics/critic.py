@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict
 
 from coopbench.critics.encoding import ActionTable
 from coopbench.critics.model import QNet
-from coopbench.errors import CoopbenchError
-from coopbench.saved import load_torch, validated
-from coopbench.types import Action
+from coopbench.core.errors import CoopbenchError
+from coopbench.core.saved import load_torch, validated
+from coopbench.core.types import Action
 
 FORMAT = "coopbench-critic/2"  # bump when the network layout changes
 

@@ -31,9 +31,9 @@ import numpy as np
 
 from coopbench import envs
 from coopbench.critics.encoding import ActionTable
-from coopbench.errors import CoopbenchError
-from coopbench.registry import load_entry_point
-from coopbench.types import Action
+from coopbench.core.errors import CoopbenchError
+from coopbench.core.registry import load_entry_point
+from coopbench.core.types import Action
 
 SOURCES = ("expert", "reset", "llm")
 FORMAT = "coopbench-critic-data/1"

@@ -14,7 +14,7 @@ from typing import Any
 
 from coopbench.critics.critic import FORMAT, Critic
 from coopbench.critics.encoding import ActionTable
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 
 PRETRAINED = Path(__file__).resolve().parent / "pretrained"
 

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from coopbench.critics.encoding import ActionTable
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 
 _DTYPES = {"F32": np.float32, "I64": np.int64, "F16": np.float16}
 

@@ -20,7 +20,7 @@ import torch
 
 from coopbench.critics.critic import Critic, build_net, pick_device, save_checkpoint
 from coopbench.critics.dataset import Dataset
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from coopbench.envs.base import LanguageEnv, VocabularyEnv
-from coopbench.registry import Registry, Spec
+from coopbench.core.registry import Registry, Spec
 
 registry = Registry(
     "env",
@@ -27,7 +27,7 @@ def make(id: str, **kwargs: Any) -> Any:
 
 
 def register(id: str, entry_point: Any, **kwargs: Any) -> Spec:
-    """Register an env id; see `coopbench.registry.Registry.register`."""
+    """Register an env id; see `coopbench.core.registry.Registry.register`."""
     return registry.register(id, entry_point, **kwargs)
 
 

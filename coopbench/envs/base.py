@@ -17,7 +17,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from coopbench.types import Action, Feedback, ParseError
+from coopbench.core.types import Action, Feedback, ParseError
 
 JointAction = Mapping[str, "Action | int | str"]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from coopbench.types import Usage
+from coopbench.core.types import Usage
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 from coopbench.llm.request import Request
 
 SCHEMA_VERSION = 1

@@ -15,8 +15,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from coopbench.errors import storage_full
-from coopbench.secrets import REDACTED, redact, register_secret
+from coopbench.core.errors import storage_full
+from coopbench.core.secrets import REDACTED, redact, register_secret
 
 __all__ = ["REDACTED", "CallLog", "redact", "register_secret"]
 

@@ -32,7 +32,8 @@ from typing import Any
 
 import yaml
 
-from coopbench.errors import ConfigError
+from coopbench.core import secrets
+from coopbench.core.errors import ConfigError, CoopbenchError
 from coopbench.llm import paths
 
 _TOP = {"timeout_s", "total_timeout_s", "max_attempts", "concurrency", "endpoints", "prices",
@@ -103,3 +104,21 @@ def load(path: Path | None = None) -> LLMConfig:
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"LLM config {path}: {exc}") from None
+
+
+KEY_ENV_VARS = ("OPENAI_API_KEY", "OPENAI_COMPAT_API_KEY")
+
+
+def register_keys() -> None:
+    """Register the keys in the environment and the LLM config file (best effort: a
+    malformed config file is reported where it is used, not here)."""
+    for name in KEY_ENV_VARS:
+        secrets.register_secret(os.environ.get(name))
+    try:
+        config = load()
+    except CoopbenchError:
+        return
+    for settings in config.endpoints.values():
+        if isinstance(settings, dict):
+            secrets.register_secret(str(settings.get("api_key") or ""))
+            secrets.register_secret(os.environ.get(str(settings.get("api_key_env") or "")))

@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 from coopbench.llm import paths
 from coopbench.llm.grammar import choice_grammar
 from coopbench.llm.model_files import DEFAULT, assemble, verified_sha256

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 from coopbench.llm import paths
 
 

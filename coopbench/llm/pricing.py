@@ -13,7 +13,7 @@ from fnmatch import fnmatchcase
 from importlib import resources
 from typing import Any
 
-from coopbench.errors import ConfigError
+from coopbench.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

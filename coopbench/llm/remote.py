@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import openai
 
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 from coopbench.llm.calllog import register_secret
 from coopbench.llm.config import LLMConfig
 from coopbench.llm.grammar import choice_grammar

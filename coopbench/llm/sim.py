@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 from coopbench.llm.base import Oracle
 from coopbench.llm.request import (
     Reply,

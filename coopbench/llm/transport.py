@@ -25,7 +25,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 from coopbench.llm.calllog import redact
 
 T = TypeVar("T")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from coopbench.planners.base import Planner
-from coopbench.registry import Registry, Spec
+from coopbench.core.registry import Registry, Spec
 
 registry = Registry("planner", "coopbench.planners", builtins=("coopbench.planners.registration",))
 

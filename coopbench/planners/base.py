@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from coopbench.envs.base import LanguageEnv
-from coopbench.types import PlanResult
+from coopbench.core.types import PlanResult
 
 
 class Planner(ABC):

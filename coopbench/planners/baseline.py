@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from coopbench.envs.base import LanguageEnv
 from coopbench.planners.base import Planner
-from coopbench.types import PlanResult
+from coopbench.core.types import PlanResult
 
 
 class RandomPlanner(Planner):

@@ -23,7 +23,7 @@ from coopbench.agents import prompts as P
 from coopbench.envs.base import LanguageEnv
 from coopbench.llm.base import Oracle
 from coopbench.planners.llm_base import LLMPlanner, LLMPlannerConfig, QueryCapReached, StepContext
-from coopbench.types import PlanResult
+from coopbench.core.types import PlanResult
 
 
 class JointPlanner(LLMPlanner):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from coopbench.registry import Registry
+from coopbench.core.registry import Registry
 
 NO_LLM = {"needs_llm": False, "needs_critic": False, "mode": "joint", "partial_obs": False}
 JOINT = {"needs_llm": True, "needs_critic": False, "mode": "joint", "partial_obs": False}

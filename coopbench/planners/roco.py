@@ -16,7 +16,7 @@ from coopbench.agents import prompts as P
 from coopbench.agents.replies import EXECUTE, PROCEED, has_keyword
 from coopbench.envs.base import LanguageEnv
 from coopbench.planners.llm_base import LLMPlanner, LLMPlannerConfig, QueryCapReached
-from coopbench.types import PlanResult
+from coopbench.core.types import PlanResult
 
 
 @dataclass

@@ -18,7 +18,7 @@ from itertools import product
 import numpy as np
 
 from coopbench.envs.base import LanguageEnv
-from coopbench.types import Action
+from coopbench.core.types import Action
 
 CALIBRATIONS = ("pmi+reverse", "pmi", "reverse", "none")
 

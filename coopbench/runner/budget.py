@@ -22,9 +22,9 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 from coopbench.runner.spec import Budget
-from coopbench.types import EpisodeResult
+from coopbench.core.types import EpisodeResult
 
 
 class BudgetExceeded(CoopbenchError):

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from coopbench import envs, planners
-from coopbench.errors import UnknownIdError
-from coopbench.registry import Spec
+from coopbench.core.errors import UnknownIdError
+from coopbench.core.registry import Spec
 from coopbench.runner.single import EpisodeTask, check_episode_count
 from coopbench.runner.spec import MatrixSpec
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 
 LOCK = ".run.lock"
 HOLDER = ".run.holder"

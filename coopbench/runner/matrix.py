@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coopbench import secrets
-from coopbench.errors import ConfigError, CoopbenchError, StorageFull
+from coopbench.llm.config import register_keys
+from coopbench.core.errors import ConfigError, CoopbenchError, StorageFull
 from coopbench.runner import readback
 from coopbench.runner.budget import BudgetExceeded, Spend
 from coopbench.runner.cells import Plan, expand
@@ -29,8 +29,9 @@ from coopbench.runner.executors import WorkerContext, make_executor
 from coopbench.runner.lock import run_lock
 from coopbench.runner.single import EpisodeTask
 from coopbench.runner.spec import MatrixSpec, fingerprint
-from coopbench.runner.store import RunStore, replace_lines
-from coopbench.types import EpisodeResult
+from coopbench.core.io import read_lines, replace_lines
+from coopbench.runner.store import RunStore
+from coopbench.core.types import EpisodeResult
 
 Listener = Callable[[str, dict[str, Any]], None]
 
@@ -143,7 +144,7 @@ def dry_run(spec: MatrixSpec, out: Path | str, source: str = "<spec>") -> tuple[
 def compact_transcripts(store: RunStore, done: set[tuple[str, int]]) -> int:
     """Drop transcript lines of episodes that never finished (they will be played again)."""
     path = store.transcripts_path
-    records = readback.read_lines(path, readback.transcript).records  # repaired before
+    records = read_lines(path, readback.transcript).records  # repaired before
     keep = [r for r in records if (r["cell"], r["episode"]) in done]
     if len(keep) == len(records):
         return 0
@@ -165,7 +166,7 @@ def run_matrix(
     """Play every missing episode of `spec` into `out`; see the module docstring."""
     emit = listener or (lambda kind, data: None)
     plan = expand(spec, source)
-    secrets.register_configured()  # this process writes what workers saw: it must know keys
+    register_keys()  # this process writes what workers saw: it must know keys
     store = RunStore(out).create()
     with run_lock(store.root, f"coopbench matrix {source}"):
         manifest = prepare(store, spec, plan, source, resume)

@@ -18,89 +18,16 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from coopbench.errors import CoopbenchError
-from coopbench.saved import describe
-from coopbench.types import EpisodeResult
+from coopbench.core.errors import CoopbenchError
+from coopbench.core.io import json_kind
+from coopbench.core.types import EpisodeResult
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class BadLine:
-    number: int  # 1-based
-    reason: str
-    raw: bytes  # without its newline
-
-
-@dataclass
-class Lines(Generic[T]):
-    """The good records of a JSONL file, and what was wrong with the rest."""
-
-    records: list[T] = field(default_factory=list)
-    bad: list[BadLine] = field(default_factory=list)  # mid-file lines that cannot be used
-    torn: BadLine | None = None  # a bad last line without its newline (a crash mid-write)
-    unterminated: bool = False  # the file does not end with a newline
-
-    def check(self, path: Path) -> None:
-        """Raise the first bad line as one `CoopbenchError` naming `path:line`."""
-        if self.bad:
-            first = self.bad[0]
-            more = f" (and {len(self.bad) - 1} more bad line(s))" if len(self.bad) > 1 else ""
-            raise CoopbenchError(
-                f"{path}:{first.number}: {first.reason}{more}; resuming the run (`coopbench "
-                f"matrix`/`run` on it again) keeps the good lines and moves bad ones into "
-                f"{path.name}.bad"
-            )
-
-
-def parse_line(raw: bytes, parse: Callable[[Any], T]) -> T:
-    """One line -> a record, or ValueError saying why not."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValueError("not UTF-8 text") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON ({exc.msg}, column {exc.colno})") from None
-    except RecursionError:
-        raise ValueError("not valid JSON (nested too deeply)") from None
-    try:
-        return parse(data)
-    except ValidationError as exc:
-        raise ValueError(describe(exc)) from None
-
-
-def read_lines(path: Path, parse: Callable[[Any], T]) -> Lines[T]:
-    """Every line of `path` through `parse`; a file that cannot be opened is one line."""
-    out: Lines[T] = Lines()
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return out
-    except OSError as exc:
-        raise CoopbenchError(f"cannot read {path}: {exc.strerror}") from None
-    out.unterminated = bool(data) and not data.endswith(b"\n")
-    lines = data.split(b"\n")
-    if not out.unterminated:
-        lines.pop()  # the empty string after the final newline
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            out.records.append(parse_line(raw, parse))
-        except ValueError as exc:
-            bad = BadLine(number, str(exc), raw)
-            if out.unterminated and number == len(lines):
-                out.torn = bad
-            else:
-                out.bad.append(bad)
-    return out
-
-
 def episode(data: Any) -> EpisodeResult:
     if not isinstance(data, dict):
-        raise ValueError(f"not an episode record (a JSON {_kind(data)}, not an object)")
+        raise ValueError(f"not an episode record (a JSON {json_kind(data)}, not an object)")
     return EpisodeResult.from_json(data)
 
 
@@ -114,20 +41,9 @@ class TranscriptStep(BaseModel):
 
 def transcript(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
-        raise ValueError(f"not a transcript step (a JSON {_kind(data)}, not an object)")
+        raise ValueError(f"not a transcript step (a JSON {json_kind(data)}, not an object)")
     TranscriptStep.model_validate(data)
     return data
-
-
-def any_object(data: Any) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise ValueError(f"a JSON {_kind(data)}, not an object")
-    return data
-
-
-def _kind(data: Any) -> str:
-    names = {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
-    return "null" if data is None else names.get(type(data), type(data).__name__)
 
 
 # -- manifest.json ------------------------------------------------------------------------
@@ -195,7 +111,7 @@ def manifest(path: Path) -> dict[str, Any] | None:
         raise CoopbenchError(f"{path}: not valid JSON (nested too deeply); {hint}") from None
     if not isinstance(data, dict):
         raise CoopbenchError(
-            f"{path}: not a coopbench manifest (a JSON {_kind(data)}, not an object); {hint}"
+            f"{path}: not a coopbench manifest (a JSON {json_kind(data)}, not an object); {hint}"
         )
     try:
         ManifestShape.model_validate(data)

@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 from coopbench.runner import stats
 from coopbench.runner.labels import IDENTICAL_MARK, SIM_NOTE, algorithm_label, is_simulated
 from coopbench.runner.store import RunStore
-from coopbench.types import EpisodeResult
+from coopbench.core.types import EpisodeResult
 
 BOOTSTRAP_REPS = 5000
 POI_REPS = 2000

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from coopbench.errors import ConfigError, CoopbenchError
+from coopbench.core.errors import ConfigError, CoopbenchError
 from coopbench.runner.single import (
     MAX_EPISODES,
     SEED_LIMIT,

@@ -4,7 +4,7 @@ Writes are crash-safe: the manifest is replaced atomically (temp file + rename),
 episode is one JSON line appended, flushed and fsynced as it finishes, so a crash loses at
 most the episode in flight. A full or read-only disk is `StorageFull` (one line, the run stops
 at once), and a line that could not be completed is cut back off. Everything written passes
-through `coopbench.secrets.redact`, so no API key reaches a file.
+through `coopbench.core.secrets.redact`, so no API key reaches a file.
 
 Reading checks every line (see `readback`): a torn last line is reported and skipped, every
 complete line before it is kept, and `repair()` moves unusable lines aside before a resume.
@@ -26,10 +26,20 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from coopbench.errors import CoopbenchError, storage_full
+from coopbench.core.errors import CoopbenchError
+from coopbench.core.io import (
+    Lines,
+    any_object,
+    append_jsonl,
+    append_lines,
+    json_line,
+    read_lines,
+    replace_bytes,
+    write_json_atomic,
+)
+from coopbench.core.secrets import redact_json
 from coopbench.runner import readback
-from coopbench.secrets import redact, redact_json
-from coopbench.types import EpisodeResult
+from coopbench.core.types import EpisodeResult
 
 MANIFEST = "manifest.json"
 EPISODES = "episodes.jsonl"
@@ -42,55 +52,6 @@ TRACKED_PACKAGES = (
     "coopbench", "overcooked-ai", "pettingzoo", "gymnasium", "pymunk", "torch", "numpy",
     "openai", "llama-cpp-python",
 )
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Replace `path` with `data` as JSON so readers see the old or the new file, never half."""
-    text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
-    _replace_bytes(Path(path), text.encode("utf-8"))
-
-
-def append_lines(path: Path, data: str | bytes, *, sync: bool = True) -> None:
-    """Append whole lines; on a full disk, cut a partial write back off and raise
-    `StorageFull`, so the file never holds half a line for the next append to run into."""
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            start = os.fstat(fd).st_size
-            try:
-                view = memoryview(data)
-                while view:  # unbuffered: a short write is seen, not hidden in a buffer
-                    view = view[os.write(fd, view):]
-                if sync:
-                    os.fsync(fd)
-            except OSError:
-                with contextlib.suppress(OSError):
-                    os.ftruncate(fd, start)
-                raise
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise storage_full(exc, path) or exc from None
-
-
-def append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    """Append one JSON line (secrets redacted), flushed and fsynced before returning."""
-    append_lines(path, redact(json.dumps(record, sort_keys=True, default=str)) + "\n")
-
-
-@dataclass
-class JsonlRead:
-    records: list[dict[str, Any]] = field(default_factory=list)
-    torn_lines: list[int] = field(default_factory=list)  # 1-based line numbers skipped
-
-
-def read_jsonl(path: Path) -> JsonlRead:
-    """Every JSON-object line of `path`; unreadable lines are listed, not fatal."""
-    lines = readback.read_lines(Path(path), readback.any_object)
-    torn = [b.number for b in lines.bad] + ([lines.torn.number] if lines.torn else [])
-    return JsonlRead(lines.records, torn)
 
 
 def git_state(cwd: Path | None = None) -> dict[str, Any]:
@@ -230,7 +191,7 @@ class RunStore:
         A last line that lacks only its newline is a good line: it gets the newline.
         """
         path = Path(path or self.episodes_path)
-        lines = readback.read_lines(path, _parser(path))
+        lines = read_lines(path, _parser(path))
         if not lines.unterminated:
             return 0
         if lines.torn is None:
@@ -248,7 +209,7 @@ class RunStore:
     def move_bad_lines(self, path: Path) -> list[int]:
         """Move lines of `path` that are not records of its kind into `<name>.bad`, keeping
         every good line byte for byte (after `repair_torn_tail`). Returns the moved lines."""
-        lines = readback.read_lines(path, _parser(path))
+        lines = read_lines(path, _parser(path))
         if not lines.bad:
             return []
         moved = {b.number for b in lines.bad}
@@ -256,15 +217,15 @@ class RunStore:
         append_lines(aside, b"".join(b.raw + b"\n" for b in lines.bad))
         kept = [raw for n, raw in enumerate(path.read_bytes().split(b"\n"), start=1)
                 if n not in moved and raw.strip()]
-        _replace_bytes(path, b"".join(raw + b"\n" for raw in kept))
+        replace_bytes(path, b"".join(raw + b"\n" for raw in kept))
         return sorted(moved)
 
     def append_episode(self, result: EpisodeResult) -> None:
         append_jsonl(self.episodes_path, result.to_json())
 
-    def episode_lines(self) -> readback.Lines[EpisodeResult]:
+    def episode_lines(self) -> Lines[EpisodeResult]:
         """Every line of episodes.jsonl, checked (see `readback`)."""
-        return readback.read_lines(self.episodes_path, readback.episode)
+        return read_lines(self.episodes_path, readback.episode)
 
     def read_episodes(self) -> tuple[list[EpisodeResult], list[int]]:
         """(good episodes, numbers of the lines that are not: torn or bad)."""
@@ -273,23 +234,19 @@ class RunStore:
         return lines.records, sorted(skipped)
 
     def append_transcript(self, record: dict[str, Any]) -> None:
-        append_lines(self.transcripts_path, _json_line(record), sync=False)
+        append_lines(self.transcripts_path, json_line(record), sync=False)
 
     def append_transcripts(self, records: Iterable[dict[str, Any]]) -> None:
         """An episode's steps with one write, not fsynced: transcripts are written before
         the episode's line, and a resume drops the lines of episodes that never finished."""
-        lines = "".join(_json_line(r) for r in records)
+        lines = "".join(json_line(r) for r in records)
         if lines:
             append_lines(self.transcripts_path, lines, sync=False)
 
 
-def _json_line(record: dict[str, Any]) -> str:
-    return redact(json.dumps(record, sort_keys=True, default=str)) + "\n"
-
-
 def _parser(path: Path) -> Any:
     return {EPISODES: readback.episode, TRANSCRIPTS: readback.transcript}.get(
-        path.name, readback.any_object)
+        path.name, any_object)
 
 
 def _size(path: Path) -> int:
@@ -297,29 +254,3 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except FileNotFoundError:
         return 0
-
-
-def replace_lines(path: Path, records: Iterable[dict[str, Any]]) -> None:
-    """Replace a JSONL file with `records`, atomically (secrets redacted)."""
-    _replace_bytes(path, "".join(_json_line(r) for r in records).encode("utf-8"))
-
-
-def _replace_bytes(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` atomically (temp file + fsync + rename), keeping its mode."""
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        with contextlib.suppress(OSError):
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        full = storage_full(exc, path)
-        if full is not None:
-            raise full from None
-        raise

@@ -40,8 +40,8 @@ from coopbench.envs.overcooked.kitchen import Kitchen, fmt
 from coopbench.envs.overcooked.layouts import build_mdp, check_layout, make_setting
 from coopbench.envs.overcooked.sim import OCAction, apply_recipes
 from coopbench.envs.overcooked.start import STARTS, seeded_start
-from coopbench.errors import CoopbenchError
-from coopbench.types import Action, Feedback
+from coopbench.core.errors import CoopbenchError
+from coopbench.core.types import Action, Feedback
 
 PRIMITIVES = ["north", "south", "east", "west", "stay", "interact"]  # = Action.INDEX_TO_ACTION
 PRIMITIVE_ALIASES = {

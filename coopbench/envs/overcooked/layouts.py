@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 
 #: The five classic layouts (Carroll et al. 2019): id name -> layout file shipped in 1.1.0.
 #: `counter_circuit` in 1.1.0 is a different multi-recipe layout; the classic one is

@@ -26,8 +26,8 @@ from coopbench.envs.base import VocabularyEnv
 from coopbench.envs.roco import arm as kin
 from coopbench.envs.roco.registration import DEFAULT_JITTER
 from coopbench.envs.roco.world import World
-from coopbench.errors import CoopbenchError
-from coopbench.types import Action, Feedback, ParseError
+from coopbench.core.errors import CoopbenchError
+from coopbench.core.types import Action, Feedback, ParseError
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from coopbench import envs
-from coopbench.render import write_gif
+from coopbench.core.animation import write_gif
 
 EPISODES = {
     "roco-sweep.gif": "roco/sweep-y2g2-v0",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from coopbench.registry import Registry
+from coopbench.core.registry import Registry
 
 SWEEP = {
     "y1g1": "1 yellow + 1 green among 7 cubes",

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from coopbench.envs.roco import arm as kin
 from coopbench.envs.roco.base import Move, Phase, RocoEnv, fmt
-from coopbench.types import Action, Feedback, ParseError
+from coopbench.core.types import Action, Feedback, ParseError
 
 PANELS = [f"panel{i}" for i in range(1, 8)]
 PANEL_Y = 44.0

@@ -6,7 +6,7 @@ import numpy as np
 from gymnasium import spaces
 
 from coopbench.envs import VocabularyEnv
-from coopbench.types import Action, Feedback
+from coopbench.core.types import Action, Feedback
 
 MOVES = {"move north": (-1, 0), "move south": (1, 0), "move east": (0, 1), "move west": (0, -1)}
 VOCABULARY = [*MOVES, "wait"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from coopbench.planners import Planner
-from coopbench.types import PlanResult
+from coopbench.core.types import PlanResult
 
 
 class WalkerPlanner(Planner):

@@ -2,8 +2,9 @@
 
 It lives outside `coopbench.llm` so that the results store can redact what it writes without
 importing the LLM layer. Keys are registered where they are read (the remote backend), and
-`register_configured()` registers every key the environment and the LLM config file hold,
-so a process that never builds a remote model (the matrix process) still knows them.
+`coopbench.llm.config.register_keys()` registers every key the environment and the LLM
+config file hold, so a process that never builds a remote model (the matrix process) still
+knows them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ _PATTERNS = (
     re.compile(r"(?i)(api[_-]?key[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9._\-]{8,}"),
 )
 REDACTED = "[REDACTED]"
-KEY_ENV_VARS = ("OPENAI_API_KEY", "OPENAI_COMPAT_API_KEY")
 
 
 def register_secret(value: str | None) -> None:
@@ -30,24 +30,6 @@ def register_secret(value: str | None) -> None:
     if value and len(value) >= 4:
         with _SECRETS_LOCK:
             _SECRETS.add(value)
-
-
-def register_configured() -> None:
-    """Register the keys in the environment and the LLM config file (best effort: a
-    malformed config file is reported where it is used, not here)."""
-    from coopbench.errors import CoopbenchError
-    from coopbench.llm.config import load
-
-    for name in KEY_ENV_VARS:
-        register_secret(os.environ.get(name))
-    try:
-        config = load()
-    except CoopbenchError:
-        return
-    for settings in config.endpoints.values():
-        if isinstance(settings, dict):
-            register_secret(str(settings.get("api_key") or ""))
-            register_secret(os.environ.get(str(settings.get("api_key_env") or "")))
 
 
 def redact(text: str) -> str:

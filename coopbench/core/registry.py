@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
-from coopbench.errors import CoopbenchError, UnknownIdError
+from coopbench.core.errors import CoopbenchError, UnknownIdError
 
 ID_PATTERN = re.compile(r"^(?P<family>[a-z0-9_.-]+)/(?P<name>[A-Za-z0-9_.+-]+?)-v(?P<version>\d+)$")
 

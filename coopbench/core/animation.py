@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 
 
 def write_gif(frames: Sequence[np.ndarray], path: Path | str, *, fps: float = 2.0) -> Path:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from coopbench.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError
 
 M = TypeVar("M", bound=BaseModel)
 
