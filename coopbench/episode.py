@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from coopbench.core.types import EpisodeResult, StepRecord, Usage
 from coopbench.envs.base import LanguageEnv
 from coopbench.planners.base import Planner
-from coopbench.core.types import EpisodeResult, StepRecord, Usage
 
 StepCallback = Callable[[StepRecord], None]
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from coopbench import llm
+from coopbench.core.errors import CoopbenchError
 from coopbench.credit import potential, preferences
 from coopbench.credit.preferences import CollectConfig, expert_answer
-from coopbench.core.errors import CoopbenchError
 
 torch.set_num_threads(1)
 FIT = potential.FitConfig(steps=600, lr=1e-2, seed=0)

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from coopbench import llm
+from coopbench.core.errors import CoopbenchError
 from coopbench.credit import potential, preferences
 from coopbench.credit.curves import CURVES, first_crossing, load_rows
 from coopbench.credit.ppo import CHECKPOINT, TrainConfig, Trainer, resolve_device
 from coopbench.credit.preferences import CollectConfig
 from coopbench.credit.shaping import Shaper
-from coopbench.core.errors import CoopbenchError
 
 torch.set_num_threads(1)
 QUIET = {"log": lambda message: None}

@@ -6,12 +6,12 @@ import torch
 
 from coopbench import envs
 from coopbench.cli import main
+from coopbench.core.errors import CoopbenchError
 from coopbench.critics.critic import Critic, pick_device
 from coopbench.critics.dataset import CollectConfig, Dataset, collect, discounted_returns
 from coopbench.critics.encoding import ActionTable, tokens_of
 from coopbench.critics.evaluate import EvalConfig, evaluate
 from coopbench.critics.train import TrainConfig, prefix_rows, train
-from coopbench.core.errors import CoopbenchError
 
 ENV = "meetgrid/meet-v0"
 

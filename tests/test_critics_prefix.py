@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from coopbench import envs
+from coopbench.core.errors import CoopbenchError
 from coopbench.critics.critic import Critic
 from coopbench.critics.dataset import CollectConfig, collect
 from coopbench.critics.train import (
@@ -14,7 +15,6 @@ from coopbench.critics.train import (
     prefix_rows,
     train,
 )
-from coopbench.core.errors import CoopbenchError
 
 ENV = "meetgrid/meet-v0"
 

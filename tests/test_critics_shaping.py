@@ -6,11 +6,11 @@ import torch
 
 from coopbench import envs
 from coopbench.cli import main
+from coopbench.core.errors import CoopbenchError
 from coopbench.credit import potential
 from coopbench.credit.shaping import Shaper, shaped_returns
 from coopbench.critics.critic import Critic
 from coopbench.critics.dataset import CollectConfig, _make_env, collect, shape_returns
-from coopbench.core.errors import CoopbenchError
 
 ENV = "meetgrid/meet-v0"
 

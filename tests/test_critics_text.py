@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from coopbench import envs
+from coopbench.core.errors import CoopbenchError
 from coopbench.critics import text_encoder as te
 from coopbench.critics.critic import Critic
 from coopbench.critics.dataset import CollectConfig, collect
 from coopbench.critics.train import TrainConfig, train
-from coopbench.core.errors import CoopbenchError
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "move", "north", "south", "east", "west", "wait",
          "##s", "cube"]

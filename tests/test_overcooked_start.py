@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from coopbench import envs
-from coopbench.episode import run_episode
 from coopbench.core.errors import CoopbenchError
+from coopbench.episode import run_episode
 from coopbench.planners.baseline import ExpertPlanner
 
 

@@ -4,8 +4,8 @@ import pytest
 
 from coopbench import envs, planners
 from coopbench import llm as llm_layer
-from coopbench.episode import run_episode
 from coopbench.core.errors import ConfigError, CoopbenchError
+from coopbench.episode import run_episode
 
 ENV = "meetgrid/meet-v0"
 BASELINES = ["central-v0", "react-v0", "mindagent-v0", "reflexion-v0", "roco-v0"]

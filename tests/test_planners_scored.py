@@ -7,8 +7,8 @@ import pytest
 
 from coopbench import envs, planners
 from coopbench import llm as llm_layer
-from coopbench.episode import run_episode
 from coopbench.core.errors import BadScores, ConfigError
+from coopbench.episode import run_episode
 from coopbench.llm.client import Model
 from coopbench.llm.request import ScoreReply
 

@@ -12,11 +12,11 @@ from typer.testing import CliRunner
 from coopbench import envs, planners
 from coopbench.cli import app
 from coopbench.core.errors import CoopbenchError
+from coopbench.core.types import EpisodeResult
 from coopbench.runner.matrix import run_matrix
 from coopbench.runner.report import load_runs, marl_eval_json, summarise
 from coopbench.runner.spec import parse_spec
 from coopbench.runner.store import RunStore
-from coopbench.core.types import EpisodeResult
 
 SIM = "sim:expert?noise=0.3"
 

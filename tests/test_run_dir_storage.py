@@ -18,9 +18,9 @@ import pytest
 
 from coopbench.cli import main
 from coopbench.core.errors import StorageFull
+from coopbench.core.io import append_jsonl
 from coopbench.llm.calllog import CallLog
 from coopbench.runner.report import load_runs, summarise
-from coopbench.core.io import append_jsonl
 from coopbench.runner.store import RunStore
 
 SPEC = """\

@@ -4,10 +4,10 @@ import threading
 
 import pytest
 
+from coopbench.core.types import EpisodeResult, Usage
 from coopbench.llm.base import Completion
 from coopbench.runner.budget import BudgetExceeded, EndpointSlots, MeteredLLM, Spend
 from coopbench.runner.spec import Budget
-from coopbench.core.types import EpisodeResult, Usage
 
 
 class CountingModel:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from coopbench import envs
+from coopbench.core.types import EpisodeResult
 from coopbench.episode import run_episode
 from coopbench.planners.baseline import ExpertPlanner
 from coopbench.runner.render import markdown
 from coopbench.runner.report import RunData, summarise
-from coopbench.core.types import EpisodeResult
 
 
 def _episodes(env_id: str, seeds: range, **kwargs) -> list[EpisodeResult]:

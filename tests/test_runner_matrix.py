@@ -13,10 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from coopbench.core.errors import ConfigError, CoopbenchError
+from coopbench.core.io import read_jsonl
 from coopbench.runner.matrix import dry_run, run_matrix
 from coopbench.runner.report import load_runs, summarise
 from coopbench.runner.spec import load_spec, parse_spec
-from coopbench.core.io import read_jsonl
 from coopbench.runner.store import RunStore
 
 SIM = "sim:expert?noise=0.4&garble=0.1&seed=3"

@@ -4,8 +4,8 @@ import pytest
 
 from coopbench.core.errors import CoopbenchError
 from coopbench.core.io import read_jsonl, write_json_atomic
-from coopbench.runner.store import RunStore
 from coopbench.core.types import EpisodeResult
+from coopbench.runner.store import RunStore
 
 
 def episode(seed: int) -> EpisodeResult:

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from coopbench.agents.replies import EXECUTE, PROCEED, format_joint, format_own
+from coopbench.core.types import Action
 from coopbench.envs.base import LanguageEnv
 from coopbench.llm.base import Oracle
-from coopbench.core.types import Action
 
 
 def random_joint(

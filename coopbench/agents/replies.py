@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from coopbench.envs.base import LanguageEnv
 from coopbench.core.types import Action, ParseError
+from coopbench.envs.base import LanguageEnv
 
 EXECUTE = "EXECUTE"
 PROCEED = "PROCEED"

@@ -211,9 +211,9 @@ def plot(
     summary: Path = typer.Option(None, "--summary", help="Also write per-run numbers as JSON."),
 ) -> None:
     """Plot learning curves (mean and min-max over seeds) of several groups of runs."""
+    from coopbench.core.io import write_json_atomic
     from coopbench.credit.curves import load_rows, mean_crossing, run_summary
     from coopbench.credit.curves import plot as draw
-    from coopbench.core.io import write_json_atomic
 
     groups: dict[str, list[Path]] = {}
     for item in runs:

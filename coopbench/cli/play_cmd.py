@@ -8,10 +8,10 @@ import typer
 
 from coopbench import envs, planners
 from coopbench.cli._common import console
-from coopbench.episode import run_episode
 from coopbench.core.animation import write_gif
-from coopbench.runner.single import build_llm
 from coopbench.core.types import StepRecord
+from coopbench.episode import run_episode
+from coopbench.runner.single import build_llm
 
 
 def play(

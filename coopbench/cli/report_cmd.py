@@ -52,10 +52,10 @@ def emit(summary: dict[str, Any], fmt: Format, paper: bool) -> None:
 
 def write_files(summary: dict[str, Any], data: Any, directory: Path, paper: bool) -> list[Path]:
     """report.md, report.html, summary.json, marl_eval.json and plots/*.png into `directory`."""
+    from coopbench.core.io import write_json_atomic
     from coopbench.runner import render
     from coopbench.runner.plots import write_plots
     from coopbench.runner.report import marl_eval_json
-    from coopbench.core.io import write_json_atomic
 
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -101,8 +101,8 @@ def report_training(run_dir: Path, fmt: Format, files: bool) -> None:
     """A PPO run's curves: final and best (smoothed) value per metric; `curves.png`."""
     import json
 
-    from coopbench.credit.curves import CURVES_CSV, checked_rows, default_metric, plot, run_summary
     from coopbench.core.saved import read_json
+    from coopbench.credit.curves import CURVES_CSV, checked_rows, default_metric, plot, run_summary
 
     rows = checked_rows(run_dir)
     config = read_json(run_dir / "train.json", "training config")

@@ -9,7 +9,6 @@ knows them.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from typing import Any

@@ -30,13 +30,13 @@ import torch
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from torch import nn
 
+from coopbench.core.errors import CoopbenchError
+from coopbench.core.io import write_json_atomic
+from coopbench.core.saved import describe, load_torch, read_json, validated
 from coopbench.credit.curves import CURVES_CSV, CurveLog, plot
 from coopbench.credit.shaping import Shaper
 from coopbench.credit.vecenv import VecEnv
-from coopbench.core.errors import CoopbenchError
-from coopbench.core.io import write_json_atomic
 from coopbench.runner.store import RunStore
-from coopbench.core.saved import describe, load_torch, read_json, validated
 
 REWARD_MODES = ("sparse", "hand", "llm")
 CONFIG = "train.json"

@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 
 from coopbench import envs
+from coopbench.core.errors import CoopbenchError
+from coopbench.core.io import write_json_atomic
 from coopbench.credit.progress import measure_for
 from coopbench.credit.vecenv import flat_obs
-from coopbench.core.errors import CoopbenchError
 from coopbench.llm.base import LLM, Oracle
-from coopbench.core.io import write_json_atomic
 
 CHOICES = ["A", "B", "SAME"]
 PREFERENCES = "preferences.npz"

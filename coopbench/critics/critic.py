@@ -15,11 +15,11 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict
 
-from coopbench.critics.encoding import ActionTable
-from coopbench.critics.model import QNet
 from coopbench.core.errors import CoopbenchError
 from coopbench.core.saved import load_torch, validated
 from coopbench.core.types import Action
+from coopbench.critics.encoding import ActionTable
+from coopbench.critics.model import QNet
 
 FORMAT = "coopbench-critic/2"  # bump when the network layout changes
 

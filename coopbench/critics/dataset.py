@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 
 from coopbench import envs
-from coopbench.critics.encoding import ActionTable
 from coopbench.core.errors import CoopbenchError
 from coopbench.core.registry import load_entry_point
 from coopbench.core.types import Action
+from coopbench.critics.encoding import ActionTable
 
 SOURCES = ("expert", "reset", "llm")
 FORMAT = "coopbench-critic-data/1"

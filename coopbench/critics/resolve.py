@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from coopbench.core.errors import CoopbenchError
 from coopbench.critics.critic import FORMAT, Critic
 from coopbench.critics.encoding import ActionTable
-from coopbench.core.errors import CoopbenchError
 
 PRETRAINED = Path(__file__).resolve().parent / "pretrained"
 

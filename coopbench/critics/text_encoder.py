@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from coopbench.critics.encoding import ActionTable
 from coopbench.core.errors import CoopbenchError
+from coopbench.critics.encoding import ActionTable
 
 _DTYPES = {"F32": np.float32, "I64": np.int64, "F16": np.float16}
 

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from coopbench.core.errors import CoopbenchError
 from coopbench.critics.critic import Critic, build_net, pick_device, save_checkpoint
 from coopbench.critics.dataset import Dataset
-from coopbench.core.errors import CoopbenchError
 
 
 @dataclass

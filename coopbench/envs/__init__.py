@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from coopbench.envs.base import LanguageEnv, VocabularyEnv
 from coopbench.core.registry import Registry, Spec
+from coopbench.envs.base import LanguageEnv, VocabularyEnv
 
 registry = Registry(
     "env",

@@ -18,12 +18,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from coopbench.core.errors import BadScores, CoopbenchError
+from coopbench.core.types import Usage
 from coopbench.llm.base import Completion, Message, Oracle, Scores
 from coopbench.llm.cache import Entry, ResponseCache, cache_key
 from coopbench.llm.calllog import CallLog, redact
 from coopbench.llm.pricing import PriceTable
 from coopbench.llm.request import Backend, Reply, Request, ScoreReply, ScoreRequest
-from coopbench.core.types import Usage
 
 _CONTEXT: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "coopbench_llm_call_context", default=None

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from coopbench.planners.base import Planner
 from coopbench.core.registry import Registry, Spec
+from coopbench.planners.base import Planner
 
 registry = Registry("planner", "coopbench.planners", builtins=("coopbench.planners.registration",))
 

@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from coopbench.envs.base import LanguageEnv
 from coopbench.core.types import PlanResult
+from coopbench.envs.base import LanguageEnv
 
 
 class Planner(ABC):

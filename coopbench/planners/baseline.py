@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from coopbench.core.types import PlanResult
 from coopbench.envs.base import LanguageEnv
 from coopbench.planners.base import Planner
-from coopbench.core.types import PlanResult
 
 
 class RandomPlanner(Planner):

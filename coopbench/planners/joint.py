@@ -20,10 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from coopbench.agents import prompts as P
+from coopbench.core.types import PlanResult
 from coopbench.envs.base import LanguageEnv
 from coopbench.llm.base import Oracle
 from coopbench.planners.llm_base import LLMPlanner, LLMPlannerConfig, QueryCapReached, StepContext
-from coopbench.core.types import PlanResult
 
 
 class JointPlanner(LLMPlanner):

@@ -19,11 +19,11 @@ from coopbench.agents import prompts as P
 from coopbench.agents.oracle import joint_oracle, own_oracle
 from coopbench.agents.prompts import Round
 from coopbench.agents.replies import EXECUTE, PROCEED, format_joint, format_own, parse_joint
-from coopbench.envs.base import LanguageEnv
 from coopbench.core.errors import ConfigError
+from coopbench.core.types import Action, ParseError, PlanResult, Usage
+from coopbench.envs.base import LanguageEnv
 from coopbench.llm.base import Message, Oracle
 from coopbench.planners.base import Planner
-from coopbench.core.types import Action, ParseError, PlanResult, Usage
 
 
 @dataclass

@@ -29,8 +29,9 @@ import numpy as np
 
 from coopbench.agents import prompts as P
 from coopbench.agents.replies import parse_joint, parse_own
-from coopbench.envs.base import LanguageEnv
 from coopbench.core.errors import ConfigError
+from coopbench.core.types import Action, ParseError, PlanResult
+from coopbench.envs.base import LanguageEnv
 from coopbench.planners.llm_base import (
     LLMPlanner,
     LLMPlannerConfig,
@@ -38,7 +39,6 @@ from coopbench.planners.llm_base import (
     StepContext,
 )
 from coopbench.planners.scoring import legal_joints
-from coopbench.core.types import Action, ParseError, PlanResult
 
 
 def texts_of(joint: dict[str, Action]) -> str:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from coopbench.agents import prompts as P
 from coopbench.agents.replies import EXECUTE, PROCEED, has_keyword
+from coopbench.core.types import PlanResult
 from coopbench.envs.base import LanguageEnv
 from coopbench.planners.llm_base import LLMPlanner, LLMPlannerConfig, QueryCapReached
-from coopbench.core.types import PlanResult
 
 
 @dataclass

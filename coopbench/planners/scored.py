@@ -26,12 +26,12 @@ import numpy as np
 
 from coopbench.agents import prompts as P
 from coopbench.agents.replies import format_joint, format_own
-from coopbench.envs.base import LanguageEnv
 from coopbench.core.errors import BadScores, ConfigError
+from coopbench.core.types import Action, PlanResult
+from coopbench.envs.base import LanguageEnv
 from coopbench.planners.llm_base import QueryCapReached, StepContext
 from coopbench.planners.read import ReadConfig, ReadPlanner
 from coopbench.planners.scoring import CALIBRATIONS, calibrated, legal_joints, top_k
-from coopbench.core.types import Action, PlanResult
 
 
 @dataclass

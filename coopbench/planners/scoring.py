@@ -17,8 +17,8 @@ from itertools import product
 
 import numpy as np
 
-from coopbench.envs.base import LanguageEnv
 from coopbench.core.types import Action
+from coopbench.envs.base import LanguageEnv
 
 CALIBRATIONS = ("pmi+reverse", "pmi", "reverse", "none")
 

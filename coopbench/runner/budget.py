@@ -23,8 +23,8 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from coopbench.core.errors import CoopbenchError
-from coopbench.runner.spec import Budget
 from coopbench.core.types import EpisodeResult
+from coopbench.runner.spec import Budget
 
 
 class BudgetExceeded(CoopbenchError):

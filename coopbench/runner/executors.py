@@ -33,12 +33,12 @@ from typing import Any, Protocol
 from filelock import FileLock
 
 from coopbench.core.errors import CoopbenchError, StorageFull, storage_full
+from coopbench.core.secrets import redact
+from coopbench.core.types import EpisodeResult, StepRecord
 from coopbench.runner.budget import BudgetExceeded, EndpointSlots, MeteredLLM, Spend
 from coopbench.runner.single import EpisodeTask, run_task
 from coopbench.runner.spec import Budget
 from coopbench.runner.store import RunStore
-from coopbench.core.secrets import redact
-from coopbench.core.types import EpisodeResult, StepRecord
 
 EXECUTORS = ("serial", "process", "ray")
 

@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coopbench.llm.config import register_keys
 from coopbench.core.errors import ConfigError, CoopbenchError, StorageFull
+from coopbench.core.io import read_lines, replace_lines
+from coopbench.core.types import EpisodeResult
+from coopbench.llm.config import register_keys
 from coopbench.runner import readback
 from coopbench.runner.budget import BudgetExceeded, Spend
 from coopbench.runner.cells import Plan, expand
@@ -29,9 +31,7 @@ from coopbench.runner.executors import WorkerContext, make_executor
 from coopbench.runner.lock import run_lock
 from coopbench.runner.single import EpisodeTask
 from coopbench.runner.spec import MatrixSpec, fingerprint
-from coopbench.core.io import read_lines, replace_lines
 from coopbench.runner.store import RunStore
-from coopbench.core.types import EpisodeResult
 
 Listener = Callable[[str, dict[str, Any]], None]
 

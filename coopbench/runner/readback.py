@@ -11,15 +11,14 @@ first bad line with `file:line: why`, and skip a torn tail with a note; writers 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from coopbench.core.errors import CoopbenchError
 from coopbench.core.io import json_kind
+from coopbench.core.saved import describe
 from coopbench.core.types import EpisodeResult
 
 T = TypeVar("T")

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from coopbench.core.errors import CoopbenchError
+from coopbench.core.types import EpisodeResult
 from coopbench.runner import stats
 from coopbench.runner.labels import IDENTICAL_MARK, SIM_NOTE, algorithm_label, is_simulated
 from coopbench.runner.store import RunStore
-from coopbench.core.types import EpisodeResult
 
 BOOTSTRAP_REPS = 5000
 POI_REPS = 2000

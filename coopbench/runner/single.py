@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from coopbench import envs, planners
-from coopbench.episode import run_episode
 from coopbench.core.errors import CoopbenchError
-from coopbench.runner.store import RunStore
 from coopbench.core.types import EpisodeResult, StepRecord
+from coopbench.episode import run_episode
+from coopbench.runner.store import RunStore
 
 MAX_SEEDS = 1_000_000  # per run or matrix; more is a typo, and would not fit in memory
 MAX_EPISODES = 1_000_000  # episodes one run or matrix may plan

@@ -13,7 +13,6 @@ complete line before it is kept, and `repair()` moves unusable lines aside befor
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import platform
 import subprocess
@@ -21,12 +20,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from coopbench.core.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError, storage_full
 from coopbench.core.io import (
     Lines,
     any_object,
@@ -38,8 +36,8 @@ from coopbench.core.io import (
     write_json_atomic,
 )
 from coopbench.core.secrets import redact_json
-from coopbench.runner import readback
 from coopbench.core.types import EpisodeResult
+from coopbench.runner import readback
 
 MANIFEST = "manifest.json"
 EPISODES = "episodes.jsonl"

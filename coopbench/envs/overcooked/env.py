@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from coopbench.core.errors import CoopbenchError
+from coopbench.core.types import Action, Feedback
 from coopbench.envs.base import VocabularyEnv
 from coopbench.envs.overcooked import control, expert
 from coopbench.envs.overcooked import features as feat
@@ -40,8 +42,6 @@ from coopbench.envs.overcooked.kitchen import Kitchen, fmt
 from coopbench.envs.overcooked.layouts import build_mdp, check_layout, make_setting
 from coopbench.envs.overcooked.sim import OCAction, apply_recipes
 from coopbench.envs.overcooked.start import STARTS, seeded_start
-from coopbench.core.errors import CoopbenchError
-from coopbench.core.types import Action, Feedback
 
 PRIMITIVES = ["north", "south", "east", "west", "stay", "interact"]  # = Action.INDEX_TO_ACTION
 PRIMITIVE_ALIASES = {

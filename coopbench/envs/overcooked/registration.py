@@ -7,8 +7,8 @@ skills), `<name>-read-v0` (ReAd, primitive), `<name>-read-skills-v0` (ReAd, skil
 
 from __future__ import annotations
 
-from coopbench.envs.overcooked.layouts import CLASSIC_LAYOUTS, READ_CAPS
 from coopbench.core.registry import Registry
+from coopbench.envs.overcooked.layouts import CLASSIC_LAYOUTS, READ_CAPS
 
 ENTRY = "coopbench.envs.overcooked.env:OvercookedEnv"
 FLAGS = {"agents": 2, "partial_obs": False, "text_obs": True, "family": "overcooked"}

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from coopbench.core.errors import CoopbenchError
+from coopbench.core.types import Action, Feedback, ParseError
 from coopbench.envs.base import VocabularyEnv
 from coopbench.envs.roco import arm as kin
 from coopbench.envs.roco.registration import DEFAULT_JITTER
 from coopbench.envs.roco.world import World
-from coopbench.core.errors import CoopbenchError
-from coopbench.core.types import Action, Feedback, ParseError
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from coopbench.core.types import Action, Feedback, ParseError
 from coopbench.envs.roco import arm as kin
 from coopbench.envs.roco.base import Move, Phase, RocoEnv, fmt
-from coopbench.core.types import Action, Feedback, ParseError
 
 BOARD = (64.0, 40.0)
 BOARD_HALF = (11.0, 8.0)

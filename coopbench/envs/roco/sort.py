@@ -12,9 +12,9 @@ import math
 from collections import deque
 from collections.abc import Mapping
 
+from coopbench.core.types import Action, Feedback, ParseError
 from coopbench.envs.roco import arm as kin
 from coopbench.envs.roco.base import Move, Phase, RocoEnv, fmt
-from coopbench.core.types import Action, Feedback, ParseError
 
 PANELS = [f"panel{i}" for i in range(1, 8)]
 PANEL_Y = 44.0

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from coopbench.core.types import Action, Feedback, ParseError
 from coopbench.envs.roco import arm as kin
 from coopbench.envs.roco.base import Move, Phase, RocoEnv, fmt
-from coopbench.core.types import Action, Feedback, ParseError
 
 BIN = (11.0, 13.0)
 BIN_RADIUS = 9.0

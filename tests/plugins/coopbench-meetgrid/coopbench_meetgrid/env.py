@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from coopbench.envs import VocabularyEnv
 from coopbench.core.types import Action, Feedback
+from coopbench.envs import VocabularyEnv
 
 MOVES = {"move north": (-1, 0), "move south": (1, 0), "move east": (0, 1), "move west": (0, -1)}
 VOCABULARY = [*MOVES, "wait"]

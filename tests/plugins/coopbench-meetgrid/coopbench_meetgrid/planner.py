@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from coopbench.planners import Planner
 from coopbench.core.types import PlanResult
+from coopbench.planners import Planner
 
 
 class WalkerPlanner(Planner):
