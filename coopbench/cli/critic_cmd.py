@@ -128,12 +128,15 @@ def evaluate(
     oracle: bool = typer.Option(False, "--oracle", help="Also roll out both actions for their "
                                 "true returns (how often the expert really is better)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    strict: bool = typer.Option(False, "--strict-critic", help="Exit 1 if the critic is below "
+                                "the quality floor ReAd's on-demand training uses."),
 ) -> None:
     """How often the critic ranks the expert's action above a random one."""
     from coopbench import envs
     from coopbench.critics.critic import Critic
     from coopbench.critics.evaluate import EvalConfig
     from coopbench.critics.evaluate import evaluate as run_eval
+    from coopbench.critics.resolve import figures_of, judge
 
     model = Critic.load(critic)
     env_id = envs.registry.spec(env).id if env else model.meta["env_id"]
@@ -145,7 +148,9 @@ def evaluate(
         console.print(
             f"{env_id}: expert joint action ranked above a random one in "
             f"{report.joint_rank:.1%} of {report.states} held-out states "
-            f"(mean Q gap {report.mean_gap:+.3f}); per agent (ReAd-S prefixes): {per_agent}"
+            f"(mean Q gap {report.mean_gap:+.3f}); per agent (ReAd-S prefixes): {per_agent}; "
+            f"the expert's plan is accepted (within ReAd's margin of the best of "
+            f"{EvalConfig.rivals} random plans) in {report.expert_acceptance:.1%}"
         )
         if report.agreement is not None:
             console.print(
@@ -155,3 +160,4 @@ def evaluate(
             )
     if report.joint_rank < min_rank:
         raise typer.Exit(1)
+    judge(figures_of(report), env_id, strict)

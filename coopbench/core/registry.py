@@ -10,6 +10,7 @@ once, the first time the registry is read.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import importlib
 import re
@@ -177,7 +178,10 @@ class Registry:
         """Build the thing registered as `id`, with registered defaults overridden by kwargs."""
         spec = self.spec(id)
         factory = load_entry_point(spec.entry_point)
-        obj = factory(**{**spec.kwargs, **kwargs})
+        made_with = {**spec.kwargs, **kwargs}
+        obj = factory(**made_with)
         with contextlib.suppress(AttributeError):  # objects with __slots__ or read-only attrs
-            obj.spec = spec
+            # as in Gymnasium, the object's spec holds the kwargs it was made with (a critic
+            # cache keys on them), the registry's the defaults
+            obj.spec = dataclasses.replace(spec, kwargs=made_with)
         return obj

@@ -5,7 +5,9 @@ number of random joint steps, then the exploring expert, visiting states along t
 each state the expert's joint action is compared with a random legal joint action that
 differs from it (ReAd-J's view: Q(s, a)), and, agent by agent in the critic's order, the
 expert's action with a random one given the expert's predecessors (ReAd-S's view: the prefix
-values). A tie counts as a miss.
+values). A tie counts as a miss. The expert's *acceptance* is how often its plan is within
+ReAd's relative margin of the best of a few random legal plans: a critic that rejects the
+expert's plan will make ReAd re-ask the LLM for a good plan (queries wasted, steps lost).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ class EvalConfig:
     explore: float = 0.2  # the exploring expert's random-action chance between states
     oracle: bool = False  # also roll both actions out (then the expert) for their true returns
     env_kwargs: dict = field(default_factory=dict)
+    rivals: int = 8  # random legal joint plans the expert's plan must match (acceptance)
+    accept_margin: float = 0.05  # ... to within this many return stds (ReAd's relative rule)
 
 
 @dataclass
@@ -37,6 +41,7 @@ class EvalReport:
     mean_gap: float  # mean Q(s, expert) - Q(s, random)
     expert_truly_better: float | None = None  # oracle: P(true G(expert) > true G(random))
     agreement: float | None = None  # oracle: P(critic orders the pair as the true returns do)
+    expert_acceptance: float = 0.0  # P(Q(s, expert) >= best of `rivals` random plans - margin)
 
     def to_json(self) -> dict:
         return self.__dict__.copy()
@@ -47,6 +52,11 @@ def _random_other(env, agent: str, avoid: str, rng: np.random.Generator):
     if not others:
         return None
     return env.parse(agent, others[int(rng.integers(len(others)))])
+
+
+def _random_joint(env, rng: np.random.Generator) -> dict:
+    return {a: env.parse(a, (o := env.action_options(a))[int(rng.integers(len(o)))])
+            for a in env.agents}
 
 
 def true_return(env, joint, gamma: float) -> float:
@@ -66,7 +76,8 @@ def true_return(env, joint, gamma: float) -> float:
 def evaluate(critic: Critic, cfg: EvalConfig) -> EvalReport:
     env = envs.make(cfg.env_id, **cfg.env_kwargs)
     rng = np.random.default_rng(cfg.seed)
-    wins = gaps = n = 0
+    wins = gaps = n = accepted = 0
+    margin = cfg.accept_margin * critic.return_scale
     truly = agree = decided = 0
     prefix_wins = {a: 0 for a in critic.agents}
     prefix_n = {a: 0 for a in critic.agents}
@@ -87,6 +98,8 @@ def evaluate(critic: Critic, cfg: EvalConfig) -> EvalReport:
                 if any(other[a].text != expert[a].text for a in env.agents):
                     q_exp, q_rnd = critic.q_many(feats, [expert, other])
                     wins += int(q_exp > q_rnd)
+                    rivals = [_random_joint(env, rng) for _ in range(cfg.rivals)]
+                    accepted += int(q_exp >= float(np.max(critic.q_many(feats, rivals))) - margin)
                     gaps += float(q_exp - q_rnd)
                     n += 1
                     if cfg.oracle:
@@ -109,8 +122,7 @@ def evaluate(critic: Critic, cfg: EvalConfig) -> EvalReport:
                             prefix_n[agent] += 1
                         prefix[agent] = expert[agent]
             if t < detour:
-                joint = {a: env.parse(a, (o := env.action_options(a))[int(rng.integers(len(o)))])
-                         for a in env.agents}
+                joint = _random_joint(env, rng)
             else:
                 joint = dict(expert)
                 for a in env.agents:
@@ -125,6 +137,7 @@ def evaluate(critic: Critic, cfg: EvalConfig) -> EvalReport:
         joint_rank=wins / max(n, 1),
         prefix_rank={a: prefix_wins[a] / max(prefix_n[a], 1) for a in critic.agents},
         mean_gap=gaps / max(n, 1),
+        expert_acceptance=accepted / max(n, 1),
         expert_truly_better=truly / max(n, 1) if cfg.oracle else None,
         agreement=agree / max(decided, 1) if cfg.oracle else None,
     )

@@ -1,47 +1,120 @@
 """Find the critic a ReAd planner should use: a path, a shipped checkpoint, or train one.
 
-`critic="auto"` looks for a checkpoint shipped in `coopbench/critics/pretrained/`, then one
+`critic="auto"` looks for a checkpoint shipped in `coopbench/critics/pretrained/` (only for an
+env made with its registered defaults: a shipped critic never saw other kwargs), then one
 cached in `<cache root>/critics/` from an earlier on-demand run, and otherwise collects a small
-expert + random-reset dataset and trains one (said on stderr; cached for next time).
-`critic="train"` always trains anew; anything else is a checkpoint path.
+expert + random-reset dataset on exactly the env's configuration and trains one (said on
+stderr; cached for next time). `critic="train"` always trains anew; anything else is a
+checkpoint path.
+
+The cache key is everything that changes what a critic means: the env id, its kwargs in the
+runner's canonical JSON form, the action vocabulary, the features and reward versions and the
+network layout. After on-demand training the critic's quality is measured on held-out states
+(`quality`); below `MIN_JOINT_RANK` / `MIN_EXPERT_ACCEPTANCE` it warns in one line, or with
+`strict` refuses the critic.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from coopbench.core.errors import CoopbenchError
+from coopbench.core.io import write_json_atomic
 from coopbench.critics.critic import FORMAT, Critic
 from coopbench.critics.encoding import ActionTable
 
 PRETRAINED = Path(__file__).resolve().parent / "pretrained"
+MIN_JOINT_RANK = 0.6  # expert's plan above a random one on held-out states
+MIN_EXPERT_ACCEPTANCE = 0.5  # expert's plan within ReAd's margin of the best random rival
+QUALITY_STATES = 100
+
+
+class CriticQualityError(CoopbenchError):
+    """A critic below the quality floor while `strict_critic` is set."""
 
 
 def checkpoint_name(env_id: str) -> str:
     return env_id.replace("/", "__") + ".pt"
 
 
+def made_kwargs(env: Any) -> dict[str, Any]:
+    """The kwargs `env` was made with (defaults included), as `envs.make` records them."""
+    return dict(env.spec.kwargs)
+
+
+def config_key(env: Any) -> str:
+    """What a critic for `env` depends on, as one canonical JSON string."""
+    parts = {
+        "env": env.spec.id,
+        "kwargs": made_kwargs(env),
+        "vocab": ActionTable.from_env(env).digest(),
+        "features": str(env.features_version),
+        "reward": str(getattr(env, "reward_version", "1")),
+        "layout": FORMAT.rsplit("/", 1)[1],
+    }
+    return json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+
+
 def cache_path(env: Any) -> Path:
     from coopbench.llm.paths import cache_root
 
     stem = checkpoint_name(env.spec.id)[:-3]
-    layout = FORMAT.rsplit("/", 1)[1]  # a new network layout must not load an old cache file
-    tag = f"{ActionTable.from_env(env).digest()}-f{env.features_version}-c{layout}"
-    return cache_root() / "critics" / f"{stem}-{tag}.pt"
+    digest = hashlib.sha256(config_key(env).encode()).hexdigest()[:16]
+    return cache_root() / "critics" / f"{stem}-{digest}.pt"
+
+
+def uses_defaults(env: Any) -> bool:
+    from coopbench import envs
+
+    return made_kwargs(env) == envs.registry.spec(env.spec.id).kwargs
+
+
+def quality(critic: Critic, env: Any, states: int = QUALITY_STATES) -> dict[str, Any]:
+    """Held-out figures of `critic` on `env`'s configuration, and whether they pass."""
+    from coopbench.critics.evaluate import EvalConfig, evaluate
+
+    return figures_of(evaluate(critic, EvalConfig(env.spec.id, states,
+                                                  env_kwargs=made_kwargs(env))))
+
+
+def figures_of(report: Any) -> dict[str, Any]:
+    """An `EvalReport`'s quality figures, with whether they clear the floors."""
+    ok = (report.joint_rank >= MIN_JOINT_RANK
+          and report.expert_acceptance >= MIN_EXPERT_ACCEPTANCE)
+    return {"joint_rank": report.joint_rank, "expert_acceptance": report.expert_acceptance,
+            "states": report.states, "ok": ok}
+
+
+def judge(figures: dict[str, Any], env_id: str, strict: bool) -> None:
+    """One line when a critic is poor; an error instead when `strict`."""
+    if figures["ok"]:
+        return
+    rank, accepted = figures["joint_rank"], figures["expert_acceptance"]
+    line = (f"critic for {env_id} is poor: expert above random {rank:.0%} "
+            f"(floor {MIN_JOINT_RANK:.0%}), expert's plan accepted {accepted:.0%}"
+            f" (floor {MIN_EXPERT_ACCEPTANCE:.0%}) on {figures['states']} held-out states; "
+            "train a bigger one with `coopbench critic collect/train`")
+    if strict:
+        raise CriticQualityError(line)
+    print(f"coopbench: warning: {line}", file=sys.stderr)
 
 
 def train_on_demand(env: Any, out: Path, seconds: float) -> Critic:
     from coopbench.critics.dataset import CollectConfig, collect
     from coopbench.critics.train import TrainConfig, train
 
+    kwargs = made_kwargs(env)
     print(
-        f"coopbench: no critic for {env.spec.id}; collecting expert + random-reset data and "
-        f"training one (<= {seconds:.0f} s) into {out}",
+        f"coopbench: no critic for {env.spec.id} {json.dumps(kwargs, sort_keys=True)}; "
+        f"collecting expert + random-reset data and training one (<= {seconds:.0f} s) into {out}",
         file=sys.stderr,
     )
-    data = collect(CollectConfig(env.spec.id, expert_episodes=20, reset_episodes=40))
+    data = collect(CollectConfig(env.spec.id, expert_episodes=20, reset_episodes=40,
+                                 env_kwargs=kwargs))
     critic, report = train(data, TrainConfig(max_seconds=seconds), out)
     print(
         f"coopbench: critic trained on {report.device} in {report.seconds:.0f} s "
@@ -51,8 +124,13 @@ def train_on_demand(env: Any, out: Path, seconds: float) -> Critic:
     return critic
 
 
+def quality_path(checkpoint: Path) -> Path:
+    return checkpoint.with_suffix(".quality.json")
+
+
 def resolve_critic(
-    env: Any, spec: str, device: str = "cpu", train_seconds: float = 120.0
+    env: Any, spec: str, device: str = "cpu", train_seconds: float = 120.0,
+    strict: bool = False,
 ) -> Critic:
     if spec not in ("auto", "train"):
         return Critic.load(spec, env, device)
@@ -60,16 +138,23 @@ def resolve_critic(
         raise CoopbenchError(
             f"critic={spec!r} needs an env made with coopbench.envs.make; pass a checkpoint path"
         )
+    cached = cache_path(env)
     if spec == "auto":
         shipped = PRETRAINED / checkpoint_name(env.spec.id)
-        if shipped.exists():
+        if shipped.exists() and uses_defaults(env):
             return Critic.load(shipped, env, device)
-        cached = cache_path(env)
         if cached.exists():
             try:
-                return Critic.load(cached, env, device)
+                critic = Critic.load(cached, env, device)
             except CoopbenchError as exc:  # a cache is disposable: retrain rather than stop
                 print(f"coopbench: ignoring cached critic ({exc})", file=sys.stderr)
-    critic = train_on_demand(env, cache_path(env), train_seconds)
+            else:
+                if strict and quality_path(cached).exists():
+                    judge(json.loads(quality_path(cached).read_text()), env.spec.id, strict)
+                return critic
+    critic = train_on_demand(env, cached, train_seconds)
     critic.check_env(env)
+    figures = quality(critic, env)
+    write_json_atomic(quality_path(cached), figures)
+    judge(figures, env.spec.id, strict)
     return critic

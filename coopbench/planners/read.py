@@ -57,6 +57,7 @@ class ReadConfig(LLMPlannerConfig):
     history: str = "last"  # ReAd keeps the last executed round only
     critic: str = "auto"  # checkpoint path | "auto" (shipped, else cached, else train) | "train"
     critic_device: str = "cpu"  # where scoring runs (tiny MLP: CPU is fastest per call)
+    strict_critic: bool = False  # a poor on-demand critic is an error, not a warning
     acceptance: str = "relative"  # "relative" (best alternative − margin) | "absolute" (ε₀/α)
     accept_margin: float = 0.05  # relative acceptance: margin under the best, doubling
     max_enumerate: int = 4096  # legal joint plans ranked for the best alternative
@@ -111,6 +112,7 @@ class ReadPlanner(LLMPlanner):
             self.cfg.critic,
             device=self.cfg.critic_device,
             train_seconds=self.cfg.train_seconds,
+            strict=self.cfg.strict_critic,
         )
         # scores are in return units, which differ by task (a soup is worth 20, a cube 1)
         self.scale = self.critic.return_scale if self.cfg.threshold_units == "std" else 1.0

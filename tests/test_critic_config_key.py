@@ -1,0 +1,69 @@
+"""ReAd's on-demand critic is keyed by the env's whole configuration and checked once trained."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from coopbench import envs, planners
+from coopbench import llm as llm_layer
+from coopbench.critics.resolve import (
+    CriticQualityError,
+    cache_path,
+    judge,
+    quality_path,
+    resolve_critic,
+)
+from coopbench.episode import run_episode
+
+ENV = "meetgrid/meet-v0"
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("COOPBENCH_CACHE_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_the_cache_key_holds_the_kwargs_the_env_was_made_with(meetgrid, cache):
+    default, explicit, bigger = envs.make(ENV), envs.make(ENV, size=5), envs.make(ENV, size=7)
+    assert bigger.spec.kwargs["size"] == 7 and default.spec.kwargs["size"] == 5
+    assert cache_path(default) == cache_path(explicit)  # a default named is the same config
+    assert cache_path(bigger) != cache_path(default)
+    assert envs.registry.spec(ENV).kwargs.get("size", 5) == 5  # the registry keeps defaults
+
+
+def test_changed_kwargs_train_a_second_critic_on_exactly_that_config(meetgrid, cache, capfd):
+    small, big, again = envs.make(ENV), envs.make(ENV, size=7), envs.make(ENV)
+    for env in (small, big, again):
+        env.reset(seed=0)  # as the episode loop does before a planner asks for its critic
+    first = resolve_critic(small, "auto", train_seconds=10)
+    assert "no critic for meetgrid/meet-v0" in capfd.readouterr().err
+    resolve_critic(again, "auto", train_seconds=10)
+    assert "no critic" not in capfd.readouterr().err  # the same config: the cached one
+    second = resolve_critic(big, "auto", train_seconds=10)
+    err = capfd.readouterr().err
+    assert '"size": 7' in err
+    assert cache_path(small).exists() and cache_path(big).exists()
+    assert first.meta["dataset"]["config"]["env_kwargs"]["size"] == 5
+    assert second.meta["dataset"]["config"]["env_kwargs"]["size"] == 7
+    figures = json.loads(quality_path(cache_path(big)).read_text())
+    assert 0 <= figures["joint_rank"] <= 1 and 0 <= figures["expert_acceptance"] <= 1
+    assert ("is poor" in err) == (not figures["ok"])  # measured, and said when poor
+
+    result = run_episode(big, planners.make("read-j-v0"), seed=1, env_id=ENV,
+                         llm=llm_layer.make("sim:expert?noise=0.3", cache=False))
+    assert result.success  # the size-7 critic steers ReAd-J on the size-7 grid
+
+
+def test_a_poor_critic_warns_in_one_line_and_strict_refuses_it(capsys):
+    poor = {"joint_rank": 0.4, "expert_acceptance": 0.2, "states": 100, "ok": False}
+    judge(poor, ENV, strict=False)
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "critic for meetgrid/meet-v0 is poor" in err
+    assert "40%" in err and "20%" in err
+    with pytest.raises(CriticQualityError, match="is poor"):
+        judge(poor, ENV, strict=True)
+    judge({**poor, "joint_rank": 0.9, "expert_acceptance": 0.9, "ok": True}, ENV, strict=True)
+    assert capsys.readouterr().err == ""
