@@ -1,0 +1,62 @@
+"""The layer rules: every import inside coopbench, lazy ones included, points down.
+
+core is the bottom (types, errors, registry, I/O); envs and llm sit on it and know nothing of
+planners; planners know nothing of the runner; nothing but the CLI imports the CLI.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "coopbench"
+
+FORBIDDEN = {  # part -> parts it must not import
+    "core": {"agents", "cli", "credit", "critics", "envs", "episode", "llm", "planners",
+             "runner"},
+    "envs": {"agents", "cli", "credit", "critics", "episode", "llm", "planners", "runner"},
+    "llm": {"agents", "cli", "credit", "critics", "envs", "episode", "planners", "runner"},
+    "planners": {"cli", "credit", "runner"},
+    "agents": {"cli", "credit", "critics", "planners", "runner"},
+    "critics": {"cli", "runner"},
+    "credit": {"cli"},
+    "runner": {"cli"},
+}
+
+
+def imports_of(path: Path) -> set[str]:
+    """The coopbench parts `path` imports (`coopbench.x.y` and `from coopbench import x`)."""
+    parts: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+            if node.module == "coopbench":
+                names = [f"coopbench.{a.name}" for a in node.names]
+        else:
+            continue
+        parts |= {n.split(".")[1] for n in names if n.startswith("coopbench.")}
+    return parts
+
+
+def part_of(path: Path) -> str:
+    return path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+
+
+@pytest.mark.parametrize("part", sorted(FORBIDDEN))
+def test_no_import_points_up(part):
+    wrong = [
+        f"{path.relative_to(PACKAGE.parent)} imports coopbench.{target}"
+        for path in sorted(PACKAGE.rglob("*.py")) if part_of(path) == part
+        for target in sorted(imports_of(path) & FORBIDDEN[part])
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_scan_sees_lazy_and_from_imports(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("def f():\n    from coopbench import runner\n    import coopbench.cli.run\n")
+    assert imports_of(sample) == {"runner", "cli"}
