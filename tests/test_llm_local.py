@@ -141,7 +141,9 @@ def test_the_token_tree_scores_each_candidate_as_if_scored_alone():
     candidates = ["Paris", "Paris, France", "Paris is the capital", "Lyon"]
     together = model.score(CAPITAL, candidates).logprobs
     alone = [model.score(CAPITAL, [c]).logprobs[0] for c in candidates]
-    assert together == pytest.approx(alone, abs=0.05)
+    # a batch of n sequences runs other matmul kernels than one sequence: ~1 % apart on the
+    # plain CPU path; a candidate seeing another's tokens is off by nats
+    assert together == pytest.approx(alone, rel=0.02, abs=0.05)
     assert len(set(round(x, 3) for x in together)) == len(candidates)
 
 

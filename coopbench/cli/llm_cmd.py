@@ -75,7 +75,7 @@ def serve(
     console.print(f"serving {backend.path.name} on http://127.0.0.1:{port}/v1 as {alias!r}")
     console.print(f"use it with:  --llm 'openai-compat:http://127.0.0.1:{port}/v1#{alias}'")
     sys.stdout.flush()
-    args = [sys.executable, "-m", "llama_cpp.server", "--model", str(backend.path),
+    args = [sys.executable, "-m", "coopbench.llm.llama_params", "--model", str(backend.path),
             "--model_alias", alias, "--host", "127.0.0.1", "--port", str(port),
             "--n_ctx", str(n_ctx), "--n_threads", str(threads or default_threads()),
             "--verbose", "False"]
