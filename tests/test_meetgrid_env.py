@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
-from pettingzoo.test import api_test, parallel_api_test
-from pettingzoo.utils.conversions import parallel_to_aec
 
 from coopbench import envs
 from coopbench.core.types import ParseError
+from coopbench.testing import check_env
 
 
 @pytest.fixture
@@ -14,9 +13,10 @@ def env(meetgrid):
     return envs.make("meetgrid/meet-v0")
 
 
-def test_pettingzoo_parallel_and_aec_api(env):
-    parallel_api_test(env, num_cycles=50)
-    api_test(parallel_to_aec(envs.make("meetgrid/meet-v0")), num_cycles=50)
+def test_check_env_contract_api_snapshots_and_determinism(meetgrid):
+    """What a plug-in author runs: the contract, PettingZoo's parallel and AEC API tests,
+    exact snapshot/restore and seeded determinism, over 50-step rollouts."""
+    check_env("meetgrid/meet-v0", steps=50)
 
 
 def test_parse_is_tolerant_but_strict_about_meaning(env):

@@ -34,6 +34,11 @@ class ConfigError(CoopbenchError, ValueError):
     """A configuration file or option has a bad key or value."""
 
 
+class PluginEnvError(CoopbenchError):
+    """An environment breaks the `LanguageEnv` contract (a missing attribute, an alias to no
+    action, ...); raised when the id is first made, so the author sees it before an episode."""
+
+
 class BadScores(CoopbenchError):
     """A model answered a scoring request with something that is not one log-probability per
     candidate. Planners count it as a failed query and decide without the LLM term."""

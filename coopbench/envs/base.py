@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 from gymnasium import spaces
@@ -19,17 +19,26 @@ from pettingzoo import ParallelEnv
 
 from coopbench.core.types import Action, Feedback, ParseError
 
+if TYPE_CHECKING:
+    from coopbench.core.registry import Spec
+
 JointAction = Mapping[str, "Action | int | str"]
 
 
 @runtime_checkable
 class LanguageEnv(Protocol):
-    """What planners, critics and trainers may call (see DESIGN.md, "Contracts")."""
+    """What planners, critics and trainers may call (see docs/adding-an-environment.md).
+
+    `coopbench.envs.validate.check_contract` checks an env against it without a reset.
+    """
 
     possible_agents: list[str]
     agents: list[str]
-    max_steps: int
+    max_steps: int  # the interaction-step cap; the runner may overwrite it (caps.max_steps)
     features_version: str
+    steps_taken: int  # interaction steps since reset (prompts, transcripts, LLM call seeds)
+    last_feedback: list[Feedback]  # what the last `step` reported, shown to planners next round
+    spec: Spec  # set by `coopbench.envs.make`: the registered id, kwargs and flags
 
     def task_prompt(self) -> str: ...
     def describe(self, agent: str | None = None) -> str: ...
