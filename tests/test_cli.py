@@ -51,7 +51,6 @@ def test_unknown_env_is_one_line_naming_close_ids(meetgrid, tmp_path):
     "args",
     [
         ["run", "--bogus"],
-        ["run", "--env", "meetgrid/meet-v0", "--planner", "random-v0"],  # no --out
         ["run", "--env", "meetgrid/meet-v0", "--planner", "random-v0", "--seeds", "a-b",
          "--out", "x"],
         ["nosuchcommand"],

@@ -8,7 +8,9 @@ import typer
 
 from coopbench import envs, planners
 from coopbench.cli._common import console
+from coopbench.cli.kwargs import build, check_env_kwargs, check_planner_kwargs, parse_kwargs
 from coopbench.core.animation import write_gif
+from coopbench.core.errors import CoopbenchError
 from coopbench.core.types import StepRecord
 from coopbench.episode import run_episode
 from coopbench.runner.single import build_llm
@@ -22,11 +24,25 @@ def play(
     gif: Path | None = typer.Option(None, "--gif", help="Write an animation of the episode here."),
     fps: float = typer.Option(2.0, "--fps", min=0.1, help="GIF frames per second."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not print each step."),
+    env_kwarg: list[str] | None = typer.Option(
+        None, "--env-kwarg", metavar="KEY=VALUE", help="Env constructor option, value read as "
+        "YAML (layout=asymmetric_advantages, max_steps=20); repeatable."),
+    planner_kwarg: list[str] | None = typer.Option(
+        None, "--planner-kwarg", metavar="KEY=VALUE", help="Planner option, value read as "
+        "YAML; repeatable."),
 ) -> None:
     """Play one episode; print each joint action and optionally write a GIF of it."""
     env_spec = envs.registry.spec(env)
     planner_spec = planners.registry.spec(planner)
-    environment = envs.make(env_spec.id, render_mode="rgb_array" if gif else None)
+    env_kwargs = parse_kwargs(env_kwarg, "--env-kwarg")
+    planner_kwargs = parse_kwargs(planner_kwarg, "--planner-kwarg")
+    if "render_mode" in env_kwargs:
+        raise CoopbenchError("--env-kwarg render_mode: play sets it (rgb_array with --gif)")
+    check_env_kwargs(env_spec.id, env_kwargs)
+    check_planner_kwargs(planner_spec.id, planner_kwargs)
+    environment = build("env", env_spec.id, envs.make, env_kwargs,
+                        render_mode="rgb_array" if gif else None)
+    agent = build("planner", planner_spec.id, planners.make, planner_kwargs)
     model = build_llm(planner_spec.id, llm, None)
     frames = []
 
@@ -42,7 +58,7 @@ def play(
             frames.append(environment.render())
 
     result = run_episode(
-        environment, planners.make(planner_spec.id), seed=seed, llm=model,
+        environment, agent, seed=seed, llm=model,
         env_id=env_spec.id, planner_id=planner_spec.id, on_step=on_step, on_reset=on_reset,
     )
     verdict = "[green]success" if result.success else "[red]failure"

@@ -8,6 +8,7 @@ and a full disk stops the run at once with the manifest marked `interrupted`.
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 
 import typer
@@ -15,6 +16,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from coopbench import envs, planners
 from coopbench.cli._common import console, err_console
+from coopbench.cli.kwargs import (
+    build,
+    check_env_kwargs,
+    check_planner_kwargs,
+    kwargs_changed,
+    parse_kwargs,
+)
 from coopbench.core.errors import CoopbenchError, StorageFull
 from coopbench.runner.lock import run_lock
 from coopbench.runner.single import (
@@ -35,13 +43,27 @@ def run(
     seeds: str = typer.Option("0", "--seeds", help="Seeds: a range 0-9 or a list 0,3,7 "
                               "(at most 1,000,000)."),
     episodes: int = typer.Option(1, "--episodes", min=1, help="Episodes per seed."),
-    out: Path = typer.Option(..., "--out", help="Run directory (created; re-running resumes)."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Run directory (created; re-running resumes). Default: "
+        "results/runs/<UTC time>-<env name>."),
+    env_kwarg: list[str] | None = typer.Option(
+        None, "--env-kwarg", metavar="KEY=VALUE", help="Env constructor option, value read as "
+        "YAML (layout=asymmetric_advantages, max_steps=20); repeatable."),
+    planner_kwarg: list[str] | None = typer.Option(
+        None, "--planner-kwarg", metavar="KEY=VALUE", help="Planner option, value read as "
+        "YAML (history=last, max_replans=3); repeatable."),
 ) -> None:
     """Run episodes of one env with one planner; finished episodes are skipped on re-run."""
     from coopbench.llm.config import register_keys
 
     env_spec = envs.registry.spec(env)
     planner_spec = planners.registry.spec(planner)
+    env_kwargs = parse_kwargs(env_kwarg, "--env-kwarg")
+    planner_kwargs = parse_kwargs(planner_kwarg, "--planner-kwarg")
+    check_env_kwargs(env_spec.id, env_kwargs)
+    check_planner_kwargs(planner_spec.id, planner_kwargs)
+    build("env", env_spec.id, envs.make, env_kwargs).close()  # a refused value: one line, now
+    build("planner", planner_spec.id, planners.make, planner_kwargs)
     llm_spec = "none"
     if planner_spec.flags.get("needs_llm", True):
         from coopbench import llm as llm_layer
@@ -51,16 +73,23 @@ def run(
     check_episode_count(len(seed_list) * episodes, f"--seeds {seeds} x --episodes {episodes}")
     register_keys()
     tasks = [
-        EpisodeTask(env_spec.id, planner_spec.id, llm_spec, s, e)
+        EpisodeTask(env_spec.id, planner_spec.id, llm_spec, s, e, env_kwargs=env_kwargs or None,
+                    planner_kwargs=planner_kwargs or None)
         for s in seed_list
         for e in range(episodes)
     ]
+    if out is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        out = Path("results", "runs", f"{stamp}-{env_spec.name}")
+        console.print(f"run directory: {out}", highlight=False, soft_wrap=True)
     store = RunStore(out).create()
     with run_lock(store.root, "coopbench run"):
         earlier = store.read_manifest()  # a damaged one is one line, before any repair
         if earlier is not None and earlier.get("kind") == "matrix":
             raise CoopbenchError(f"{store.root} is a `coopbench matrix` directory; run the "
                                  "matrix again to resume it, or use a new --out")
+        if earlier is not None and earlier["spec"].get("command") == "run":
+            _check_same_kwargs(store.root, earlier["spec"], env_kwargs, planner_kwargs)
         for note in store.repair():
             err_console.print(f"[yellow]{note}", highlight=False, soft_wrap=True)
         todo = pending_tasks(tasks, store)
@@ -73,6 +102,8 @@ def run(
                 "llm": llm_spec,
                 "seeds": seed_list,
                 "episodes_per_seed": episodes,
+                "env_kwargs": env_kwargs,
+                "planner_kwargs": planner_kwargs,
             },
             extra={"status": "running"},
         )
@@ -96,6 +127,21 @@ def run(
         f"{len(done)} episodes in {out} · success rate {rate:.2f}"
         + (f" · [red]{errors} errors" if errors else "")
     )
+
+
+def _check_same_kwargs(root: Path, spec: dict, env_kwargs: dict, planner_kwargs: dict) -> None:
+    """Refuse a resume with other kwargs: episode keys do not name them, so finished episodes
+    of the old options would be skipped as if done with the new ones."""
+    changes = [
+        f"{option} {diff}"
+        for option, old, new in (("--env-kwarg", spec.get("env_kwargs"), env_kwargs),
+                                 ("--planner-kwarg", spec.get("planner_kwargs"), planner_kwargs))
+        if (diff := kwargs_changed(old if isinstance(old, dict) else {}, new))
+    ]
+    if changes:
+        raise CoopbenchError(f"{root} was run with other options ({'; '.join(changes)}); its "
+                             "episodes would not be comparable: give the same options or a new "
+                             "--out")
 
 
 def _play(todo: list[EpisodeTask], store: RunStore, model: object, title: str) -> int:
