@@ -13,12 +13,20 @@ import inspect
 from collections.abc import Sequence
 from typing import Any
 
+import typer
 import yaml
 
 from coopbench import envs, planners
 from coopbench.core.errors import CoopbenchError
 from coopbench.core.registry import load_entry_point
 from coopbench.planners.base import Planner
+
+ENV_KWARG_OPTION = typer.Option(
+    None, "--env-kwarg", metavar="KEY=VALUE", help="Env constructor option, value read as "
+    "YAML (layout=asymmetric_advantages, max_steps=20); repeatable.")
+PLANNER_KWARG_OPTION = typer.Option(
+    None, "--planner-kwarg", metavar="KEY=VALUE", help="Planner option, value read as "
+    "YAML (history=last, max_replans=3); repeatable.")
 
 
 def parse_kwargs(items: Sequence[str] | None, option: str) -> dict[str, Any]:

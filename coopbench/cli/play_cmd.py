@@ -8,7 +8,14 @@ import typer
 
 from coopbench import envs, planners
 from coopbench.cli._common import console
-from coopbench.cli.kwargs import build, check_env_kwargs, check_planner_kwargs, parse_kwargs
+from coopbench.cli.kwargs import (
+    ENV_KWARG_OPTION,
+    PLANNER_KWARG_OPTION,
+    build,
+    check_env_kwargs,
+    check_planner_kwargs,
+    parse_kwargs,
+)
 from coopbench.core.animation import write_gif
 from coopbench.core.errors import CoopbenchError
 from coopbench.core.types import StepRecord
@@ -24,12 +31,8 @@ def play(
     gif: Path | None = typer.Option(None, "--gif", help="Write an animation of the episode here."),
     fps: float = typer.Option(2.0, "--fps", min=0.1, help="GIF frames per second."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not print each step."),
-    env_kwarg: list[str] | None = typer.Option(
-        None, "--env-kwarg", metavar="KEY=VALUE", help="Env constructor option, value read as "
-        "YAML (layout=asymmetric_advantages, max_steps=20); repeatable."),
-    planner_kwarg: list[str] | None = typer.Option(
-        None, "--planner-kwarg", metavar="KEY=VALUE", help="Planner option, value read as "
-        "YAML; repeatable."),
+    env_kwarg: list[str] | None = ENV_KWARG_OPTION,
+    planner_kwarg: list[str] | None = PLANNER_KWARG_OPTION,
 ) -> None:
     """Play one episode; print each joint action and optionally write a GIF of it."""
     env_spec = envs.registry.spec(env)

@@ -17,6 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from coopbench import envs, planners
 from coopbench.cli._common import console, err_console
 from coopbench.cli.kwargs import (
+    ENV_KWARG_OPTION,
+    PLANNER_KWARG_OPTION,
     build,
     check_env_kwargs,
     check_planner_kwargs,
@@ -46,12 +48,8 @@ def run(
     out: Path | None = typer.Option(
         None, "--out", help="Run directory (created; re-running resumes). Default: "
         "results/runs/<UTC time>-<env name>."),
-    env_kwarg: list[str] | None = typer.Option(
-        None, "--env-kwarg", metavar="KEY=VALUE", help="Env constructor option, value read as "
-        "YAML (layout=asymmetric_advantages, max_steps=20); repeatable."),
-    planner_kwarg: list[str] | None = typer.Option(
-        None, "--planner-kwarg", metavar="KEY=VALUE", help="Planner option, value read as "
-        "YAML (history=last, max_replans=3); repeatable."),
+    env_kwarg: list[str] | None = ENV_KWARG_OPTION,
+    planner_kwarg: list[str] | None = PLANNER_KWARG_OPTION,
 ) -> None:
     """Run episodes of one env with one planner; finished episodes are skipped on re-run."""
     from coopbench.llm.config import register_keys
