@@ -69,3 +69,12 @@ def own_oracle(
     picked = rng.permutation(len(others))[:n_alternatives] if others else []
     alternatives = tuple(format_own(agent, others[int(i)], keyword, preface) for i in picked)
     return Oracle(format_own(agent, expert, keyword, preface), alternatives)
+
+
+def reflection_oracle(problem: str) -> Oracle:
+    """A Reflexion note naming the failure in `problem` (its last line before the request)."""
+    first = problem.splitlines()[-2] if "\n" in problem else problem
+    return Oracle(
+        f"Reflection: {first.strip()} Next time choose only actions that are "
+        "available now and that respect the task rules."
+    )

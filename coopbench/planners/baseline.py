@@ -10,8 +10,6 @@ from coopbench.planners.base import Planner
 class RandomPlanner(Planner):
     """Each agent picks uniformly among the actions legal now (`action_options`)."""
 
-    needs_llm = False
-
     def act(self, env: LanguageEnv) -> PlanResult:
         joint = {}
         for agent in env.agents:
@@ -23,8 +21,6 @@ class RandomPlanner(Planner):
 
 class ExpertPlanner(Planner):
     """The env's scripted expert (`expert_joint()`): an upper-bound baseline."""
-
-    needs_llm = False
 
     def act(self, env: LanguageEnv) -> PlanResult:
         return PlanResult(joint=env.expert_joint())

@@ -20,10 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from coopbench.agents import prompts as P
-from coopbench.core.types import PlanResult
+from coopbench.core.types import Action
 from coopbench.envs.base import LanguageEnv
-from coopbench.llm.base import Oracle
-from coopbench.planners.llm_base import LLMPlanner, LLMPlannerConfig, QueryCapReached, StepContext
+from coopbench.planners.llm_base import LLMPlanner, LLMPlannerConfig, StepContext
 
 
 class JointPlanner(LLMPlanner):
@@ -55,46 +54,29 @@ class JointPlanner(LLMPlanner):
             P.user_line(None),
         )
 
-    def act(self, env: LanguageEnv) -> PlanResult:
-        self.absorb_execution_feedback(env)
-        ctx = self.begin_step()
+    def plan_step(self, ctx: StepContext, env: LanguageEnv) -> dict[str, Action] | None:
         agents = list(env.agents)
         feedback: list[str] = []
-        replies: list[str] = []
-        try:
-            for attempt in range(self.cfg.max_replans):
-                choices = self.joint_choices(env, agents)
-                oracle = self.oracle_joint(env, agents, preface="" if choices else self.preface)
-                reply = self.ask(
-                    ctx,
-                    env,
-                    self.prompt(env, agents, feedback, free_text=choices is None),
-                    oracle=oracle,
-                    attempt=attempt,
-                    choices=choices,
-                )
-                replies.append(reply)
-                joint, problem = self.check(ctx, env, reply, agents)
-                if joint is not None:
-                    self.remember(env, [reply], joint)
-                    return ctx.result(joint)
-                feedback.append(problem)
-                self.after_failure(ctx, env, agents, reply, problem, attempt)
-        except QueryCapReached:
-            ctx.note("cap", message=f"query cap {ctx.cap} reached; all agents WAIT")
-        wait = self.wait_all(env)
-        self.remember(env, replies[-1:], wait)
-        return ctx.result(wait)
+        for attempt in range(self.cfg.max_replans):
+            choices = self.joint_choices(env, agents)
+            oracle = self.oracle_joint(env, agents, preface="" if choices else self.preface)
+            reply = self.ask(
+                ctx,
+                env,
+                self.prompt(env, agents, feedback, free_text=choices is None),
+                oracle=oracle,
+                attempt=attempt,
+                choices=choices,
+            )
+            ctx.said = [reply]
+            joint, problem = self.check(ctx, env, reply, agents)
+            if joint is not None:
+                return joint
+            feedback.append(problem)
+            self.after_failure(ctx, env, problem, attempt)
+        return None
 
-    def after_failure(
-        self,
-        ctx: StepContext,
-        env: LanguageEnv,
-        agents: list[str],
-        reply: str,
-        problem: str,
-        attempt: int,
-    ) -> None:
+    def after_failure(self, ctx: StepContext, env: LanguageEnv, problem: str, attempt: int) -> None:
         """Hook for Reflexion."""
 
 
@@ -143,15 +125,7 @@ class ReflexionPlanner(JointPlanner):
         shown = self.reflections[-self.cfg.reflection_window :]
         return [P.section("Reflections", "\n".join(shown))] if shown else []
 
-    def after_failure(
-        self,
-        ctx: StepContext,
-        env: LanguageEnv,
-        agents: list[str],
-        reply: str,
-        problem: str,
-        attempt: int,
-    ) -> None:
+    def after_failure(self, ctx: StepContext, env: LanguageEnv, problem: str, attempt: int) -> None:
         messages = P.assemble(
             [
                 P.section("Task", env.task_prompt()),
@@ -165,12 +139,6 @@ class ReflexionPlanner(JointPlanner):
             ],
             P.user_line(None),
         )
-        oracle = None
-        if getattr(self.llm, "simulated", False):
-            first = problem.splitlines()[-2] if "\n" in problem else problem
-            oracle = Oracle(
-                f"Reflection: {first.strip()} Next time choose only actions that are "
-                "available now and that respect the task rules."
-            )
-        text = self.ask(ctx, env, messages, oracle=oracle, attempt=attempt + 1, purpose="reflect")
+        text = self.ask(ctx, env, messages, oracle=self.oracle_reflection(problem),
+                        attempt=attempt + 1, purpose="reflect")
         self.reflections.append(" ".join(text.split())[:400])

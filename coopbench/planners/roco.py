@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from coopbench.agents import prompts as P
 from coopbench.agents.replies import EXECUTE, PROCEED, has_keyword
-from coopbench.core.types import PlanResult
+from coopbench.core.types import Action
 from coopbench.envs.base import LanguageEnv
-from coopbench.planners.llm_base import LLMPlanner, LLMPlannerConfig, QueryCapReached
+from coopbench.planners.llm_base import LLMPlanner, LLMPlannerConfig, StepContext
 
 
 @dataclass
@@ -65,55 +65,57 @@ class RocoPlanner(LLMPlanner):
             P.user_line(agent),
         )
 
-    def act(self, env: LanguageEnv) -> PlanResult:
-        self.absorb_execution_feedback(env)
-        ctx = self.begin_step()
+    def plan_step(self, ctx: StepContext, env: LanguageEnv) -> dict[str, Action] | None:
         agents = list(env.agents)
         feedback: list[str] = []
-        chat: list[str] = []
-        try:
-            for replan in range(self.cfg.max_replans):
-                chat = []
-                spoken: set[str] = set()
-                plan_reply = None
-                for call in range(self.cfg.max_calls_per_round):
-                    agent = agents[call % len(agents)]
-                    last = call == self.cfg.max_calls_per_round - 1
-                    choices = self.joint_choices(env, agents)
-                    messages = self.prompt(env, agent, agents, chat, feedback, last,
-                                           free_text=choices is None)
-                    reply = self.ask(
-                        ctx,
-                        env,
-                        messages,
-                        agent=agent,
-                        oracle=self.oracle_joint(env, agents),
-                        attempt=replan * self.cfg.max_calls_per_round + call,
-                        choices=choices,
-                    )
-                    chat.append(f"[{agent}]: {reply.strip()}")
-                    spoken.add(agent)
-                    if not (has_keyword(reply, EXECUTE) or has_keyword(reply, PROCEED)):
-                        ctx.parse_failures += 1  # neither keyword: malformed, say so in the chat
-                        msg = f"[{agent}]'s reply has neither {PROCEED} nor {EXECUTE}."
-                        chat.append(f"[Parse Error] {msg}")
-                        ctx.note("feedback", kind="parse", agent=agent, message=msg)
-                    if has_keyword(reply, EXECUTE) and (len(spoken) == len(agents) or last):
-                        plan_reply = reply
-                        break
-                if plan_reply is None:
-                    ctx.parse_failures += 1
-                    ctx.feedback_rounds += 1
-                    feedback.append("The dialog ended without an agreed EXECUTE plan.")
-                    ctx.note("feedback", kind="parse", message=feedback[-1])
-                    continue
-                joint, problem = self.check(ctx, env, plan_reply, agents)
-                if joint is not None:
-                    self.remember(env, chat, joint)
-                    return ctx.result(joint)
-                feedback.append(problem)
-        except QueryCapReached:
-            ctx.note("cap", message=f"query cap {ctx.cap} reached; all agents WAIT")
-        wait = self.wait_all(env)
-        self.remember(env, chat, wait)
-        return ctx.result(wait)
+        for replan in range(self.cfg.max_replans):
+            ctx.said = chat = []
+            plan_reply = self.dialog(ctx, env, agents, chat, feedback, replan)
+            if plan_reply is None:
+                ctx.parse_failures += 1
+                ctx.feedback_rounds += 1
+                feedback.append("The dialog ended without an agreed EXECUTE plan.")
+                ctx.note("feedback", kind="parse", message=feedback[-1])
+                continue
+            joint, problem = self.check(ctx, env, plan_reply, agents)
+            if joint is not None:
+                return joint
+            feedback.append(problem)
+        return None
+
+    def dialog(
+        self,
+        ctx: StepContext,
+        env: LanguageEnv,
+        agents: list[str],
+        chat: list[str],
+        feedback: list[str],
+        replan: int,
+    ) -> str | None:
+        """One dialog round; the reply that carries the agreed plan, or None."""
+        spoken: set[str] = set()
+        for call in range(self.cfg.max_calls_per_round):
+            agent = agents[call % len(agents)]
+            last = call == self.cfg.max_calls_per_round - 1
+            choices = self.joint_choices(env, agents)
+            messages = self.prompt(env, agent, agents, chat, feedback, last,
+                                   free_text=choices is None)
+            reply = self.ask(
+                ctx,
+                env,
+                messages,
+                agent=agent,
+                oracle=self.oracle_joint(env, agents),
+                attempt=replan * self.cfg.max_calls_per_round + call,
+                choices=choices,
+            )
+            chat.append(f"[{agent}]: {reply.strip()}")
+            spoken.add(agent)
+            if not (has_keyword(reply, EXECUTE) or has_keyword(reply, PROCEED)):
+                ctx.parse_failures += 1  # neither keyword: malformed, say so in the chat
+                msg = f"[{agent}]'s reply has neither {PROCEED} nor {EXECUTE}."
+                chat.append(f"[Parse Error] {msg}")
+                ctx.note("feedback", kind="parse", agent=agent, message=msg)
+            if has_keyword(reply, EXECUTE) and (len(spoken) == len(agents) or last):
+                return reply
+        return None
