@@ -8,9 +8,9 @@ from coopbench import envs
 from coopbench.cli import main
 from coopbench.core.errors import CoopbenchError
 from coopbench.credit import potential
-from coopbench.credit.shaping import Shaper, shaped_returns
+from coopbench.credit.shaping import Shaper, shape_returns, shaped_returns
 from coopbench.critics.critic import Critic
-from coopbench.critics.dataset import CollectConfig, _make_env, collect, shape_returns
+from coopbench.critics.dataset import CollectConfig, collect, make_collection_env
 
 ENV = "meetgrid/meet-v0"
 
@@ -39,7 +39,7 @@ def test_shaped_targets_follow_shaped_returns(data, tmp_path):
     assert shaped.meta["shaping"]["scale"] == 2.0 and len(shaped.meta["shaping"]["sha256"]) == 64
     shaper = Shaper.load(pot)
     cfg = CollectConfig(**data.meta["config"])
-    env, _ = _make_env(cfg)
+    env, _ = make_collection_env(cfg)
     checked = 0
     for episode in np.unique(data.episode):
         rows = np.flatnonzero(data.episode == episode)

@@ -83,8 +83,9 @@ def train(
     """Train a prefix-masked Q critic with early stopping; save a checkpoint."""
     import torch
 
+    from coopbench.credit.shaping import shape_returns
     from coopbench.critics.critic import pick_device
-    from coopbench.critics.dataset import Dataset, shape_returns
+    from coopbench.critics.dataset import Dataset
     from coopbench.critics.train import TrainConfig
     from coopbench.critics.train import train as run_train
 

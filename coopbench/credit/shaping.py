@@ -14,6 +14,7 @@ per-agent potentials gives the per-agent returns of the shaped rewards instead.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from coopbench.core.errors import CoopbenchError
 from coopbench.credit import potential as potential_mod
 from coopbench.credit.vecenv import flat_obs
+from coopbench.critics.dataset import CollectConfig, Dataset, make_collection_env
 
 
 def shaping_term(phi: np.ndarray, phi_next: np.ndarray, gamma: float,
@@ -94,3 +97,57 @@ class Shaper:
                 vec = flat_obs(obs[agent])
                 rows[t, j, : vec.size] = vec
         return self.potentials(rows).cpu().numpy().astype(np.float64)
+
+
+def shape_returns(data: Dataset, potential: Path | str, scale: float = 1.0) -> Dataset:
+    """The dataset with potential-shaped Monte-Carlo targets (LCA potentials, issue 8).
+
+    The dataset keeps features, not per-agent observations, so each episode is replayed from
+    its seed with its recorded actions (checked against the recorded features) to get the
+    observations Φ_i needs. A recorded row's target becomes the mean over agents of
+    `shaped_returns(rewards, Φ, γ, scale, terminated)`; a counterfactual row (its continuation
+    is not recorded) gets G − scale·mean_i Φ_i(s_t), the same sum telescoped, its end counted
+    as terminal. `meta["shaping"]` records the potential's path, sha256 and the scale.
+    """
+    shaper = Shaper.load(potential, scale=scale)
+    pt = Path(potential) / potential_mod.CHECKPOINT if Path(potential).is_dir() else Path(potential)
+    cfg = CollectConfig(**data.meta["config"])
+    env, _ = make_collection_env(cfg)
+    obs, _ = env.reset(seed=cfg.seed * 100_003)
+    shaper.check(data.meta["env_id"], str(env.features_version), list(env.possible_agents),
+                 int(flat_obs(obs[env.possible_agents[0]]).size))
+    table = data.table
+    gamma = float(data.meta["gamma"])
+    returns = data.returns.astype(np.float64).copy()
+    for episode in np.unique(data.episode):
+        rows = np.flatnonzero(data.episode == episode)
+        main = rows[~np.isnan(data.rewards[rows])]
+        obs, _ = env.reset(seed=cfg.seed * 100_003 + int(episode))
+        observations, states, terminated = [obs], [], False
+        for row in main:
+            feats = np.asarray(env.features(), dtype=np.float32)
+            if not np.allclose(feats, data.features[row], atol=1e-5):
+                raise CoopbenchError(f"episode {episode} of the dataset does not replay "
+                                     "(env changed since collection?); collect it again")
+            states.append(feats)
+            joint = {a: env.parse(a, table.vocab[a][int(data.actions[row, j])])
+                     for j, a in enumerate(table.agents) if a in env.agents}
+            obs, _, terms, _, _ = env.step(joint)
+            terminated = any(terms.values())
+            observations.append(obs)
+        phi = shaper.episode_potentials(observations)  # (T+1, A)
+        shaped = shaped_returns(data.rewards[main], phi, gamma, scale, terminated)
+        returns[main] = shaped.mean(axis=1)
+        for row in rows[np.isnan(data.rewards[rows])]:
+            t = next((i for i, s in enumerate(states)
+                      if np.allclose(s, data.features[row], atol=1e-5)), None)
+            if t is None:
+                raise CoopbenchError(f"a counterfactual row of episode {episode} matches no "
+                                     "replayed state; collect the dataset again")
+            returns[row] = data.returns[row] - scale * phi[t].mean()
+    env.close()
+    meta = dict(data.meta)
+    meta["shaping"] = {"potential": str(potential), "sha256": hashlib.sha256(
+        pt.read_bytes()).hexdigest(), "scale": scale, "team_target": "mean over agents"}
+    return Dataset(data.features, data.actions, data.rewards, returns.astype(np.float32),
+                   data.episode, data.source, meta)
