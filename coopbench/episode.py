@@ -12,7 +12,7 @@ import numpy as np
 
 from coopbench.core.types import EpisodeResult, StepRecord, Usage
 from coopbench.envs.base import LanguageEnv
-from coopbench.planners.base import Planner
+from coopbench.planners.base import AdvantageCritic, Planner
 
 StepCallback = Callable[[StepRecord], None]
 
@@ -30,11 +30,13 @@ def run_episode(
     episode: int = 0,
     on_step: StepCallback | None = None,
     on_reset: Callable[[], None] | None = None,
+    critic: AdvantageCritic | None = None,
 ) -> EpisodeResult:
     """Play one episode to termination or truncation (the env's step cap).
 
     The planner's generator is derived from `seed` and `episode`, so an episode is
-    reproducible on its own, whatever ran before it in the process.
+    reproducible on its own, whatever ran before it in the process. A planner that asks for
+    a critic (`critic_request()`) and is given none gets the one the request resolves to.
     """
     started = time.perf_counter()
     result = EpisodeResult(
@@ -45,7 +47,16 @@ def run_episode(
     trace = hashlib.sha256(_state_bytes(env))
     if on_reset is not None:
         on_reset()
-    planner.reset(env, llm, np.random.default_rng([seed, episode]))
+    rng = np.random.default_rng([seed, episode])
+    request = planner.critic_request()
+    if request is None:  # a planner without a critic may define reset(env, llm, rng)
+        planner.reset(env, llm, rng)
+    else:
+        if critic is None:
+            from coopbench.critics.resolve import locate
+
+            critic = locate(env, request).critic
+        planner.reset(env, llm, rng, critic=critic)
     while env.agents:
         plan = planner.act(env)
         step = env.steps_taken

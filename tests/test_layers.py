@@ -1,7 +1,9 @@
 """The layer rules: every import inside coopbench, lazy ones included, points down.
 
 core is the bottom (types, errors, registry, I/O); envs and llm sit on it and know nothing of
-planners; planners know nothing of the runner; nothing but the CLI imports the CLI.
+planners; planners know nothing of critics (they are handed one) or the runner; critics know
+nothing of credit (credit shapes critic targets, not the reverse); nothing but the CLI imports
+the CLI.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ FORBIDDEN = {  # part -> parts it must not import
              "runner"},
     "envs": {"agents", "cli", "credit", "critics", "episode", "llm", "planners", "runner"},
     "llm": {"agents", "cli", "credit", "critics", "envs", "episode", "planners", "runner"},
-    "planners": {"cli", "credit", "runner"},
+    "planners": {"cli", "credit", "critics", "episode", "runner"},
     "agents": {"cli", "credit", "critics", "planners", "runner"},
-    "critics": {"cli", "runner"},
+    "critics": {"cli", "credit", "runner"},
     "credit": {"cli"},
     "runner": {"cli"},
 }

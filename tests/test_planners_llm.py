@@ -172,23 +172,21 @@ class _BiasedCritic:
         return float(self.q_many(feats, [partial])[0])
 
 
-def test_relative_acceptance_rejects_a_plan_a_biased_critic_likes(meetgrid, monkeypatch):
+def test_relative_acceptance_rejects_a_plan_a_biased_critic_likes(meetgrid):
     """The threshold loop once accepted any plan a critic biased upward scored above ε₀;
     compared with the best legal alternative, a +0.159 plan loses to a +0.5 one."""
     import numpy as np
-
-    from coopbench.critics import resolve
 
     env = envs.make(ENV)
     env.reset(seed=0)
     bad = {a: env.action_options(a)[0] for a in env.agents}
     reply = "EXECUTE\n" + "\n".join(f"NAME {a} ACTION {t}" for a, t in bad.items())
-    monkeypatch.setattr(resolve, "resolve_critic", lambda *a, **k: _BiasedCritic(bad))
     results = {}
     for acceptance in ("absolute", "relative"):
         planner = planners.make("read-j-v0", acceptance=acceptance, eps0=0.0,
                                 threshold_units="raw", max_refinements=2, at_cap="wait")
-        planner.reset(env, llm_layer.make("sim:expert", cache=False), np.random.default_rng(0))
+        planner.reset(env, llm_layer.make("sim:expert", cache=False), np.random.default_rng(0),
+                      critic=_BiasedCritic(bad))
         planner.oracle_joint = lambda env, agents, **_: llm_layer.Oracle(reply)
         results[acceptance] = planner.act(env)
     absolute, relative = results["absolute"], results["relative"]

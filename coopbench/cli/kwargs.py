@@ -27,6 +27,9 @@ ENV_KWARG_OPTION = typer.Option(
 PLANNER_KWARG_OPTION = typer.Option(
     None, "--planner-kwarg", metavar="KEY=VALUE", help="Planner option, value read as "
     "YAML (history=last, max_replans=3); repeatable.")
+STRICT_CRITIC_OPTION = typer.Option(
+    False, "--strict-critic", help="Stop, rather than warn, when an advantage critic is below "
+    "the quality floors (docs/critics.md).")
 
 
 def parse_kwargs(items: Sequence[str] | None, option: str) -> dict[str, Any]:

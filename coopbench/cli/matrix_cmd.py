@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.table import Table
 
 from coopbench.cli._common import console, err_console
+from coopbench.cli.kwargs import STRICT_CRITIC_OPTION
 from coopbench.cli.report_cmd import print_table, write_files
 from coopbench.core.errors import Interrupted
 from coopbench.runner.labels import algorithm_label
@@ -161,6 +162,7 @@ def matrix(
                                 help="Write report files and print the table when done."),
     dry_run: bool = typer.Option(False, "--dry-run",
                                  help="List cells, skipped cells and what is left; run nothing."),
+    strict_critic: bool = STRICT_CRITIC_OPTION,
 ) -> None:
     """Run every cell of a matrix; finished episodes are skipped on re-run."""
     from coopbench.runner.budget import BudgetExceeded
@@ -178,7 +180,8 @@ def matrix(
     display = LiveDisplay()
     try:
         outcome = run_matrix(spec, out, source=str(spec_path), executor=kind, workers=workers,
-                             ray_address=ray_address, resume=resume, listener=display)
+                             ray_address=ray_address, resume=resume, listener=display,
+                             strict_critic=strict_critic)
     except KeyboardInterrupt:
         display.stop()
         raise Interrupted(f"interrupted; finished episodes are saved in {out}: "

@@ -19,6 +19,7 @@ from coopbench.cli._common import console, err_console
 from coopbench.cli.kwargs import (
     ENV_KWARG_OPTION,
     PLANNER_KWARG_OPTION,
+    STRICT_CRITIC_OPTION,
     build,
     check_env_kwargs,
     check_planner_kwargs,
@@ -26,6 +27,7 @@ from coopbench.cli.kwargs import (
     parse_kwargs,
 )
 from coopbench.core.errors import CoopbenchError, StorageFull
+from coopbench.runner.critics import prepare_critics
 from coopbench.runner.lock import run_lock
 from coopbench.runner.single import (
     EpisodeTask,
@@ -50,6 +52,7 @@ def run(
         "results/runs/<UTC time>-<env name>."),
     env_kwarg: list[str] | None = ENV_KWARG_OPTION,
     planner_kwarg: list[str] | None = PLANNER_KWARG_OPTION,
+    strict_critic: bool = STRICT_CRITIC_OPTION,
 ) -> None:
     """Run episodes of one env with one planner; finished episodes are skipped on re-run."""
     from coopbench.llm.config import register_keys
@@ -91,6 +94,7 @@ def run(
         for note in store.repair():
             err_console.print(f"[yellow]{note}", highlight=False, soft_wrap=True)
         todo = pending_tasks(tasks, store)
+        critics = prepare_critics(todo, in_process=True, strict=strict_critic)
         model = build_llm(planner_spec.id, llm_spec, store) if todo else None
         manifest = store.write_manifest(
             {
@@ -103,7 +107,8 @@ def run(
                 "env_kwargs": env_kwargs,
                 "planner_kwargs": planner_kwargs,
             },
-            extra={"status": "running"},
+            extra={"status": "running",
+                   "critics": critics or (earlier or {}).get("critics", [])},
         )
         if len(todo) < len(tasks):
             console.print(f"[dim]{len(tasks) - len(todo)} of {len(tasks)} episodes already done")

@@ -99,6 +99,20 @@ class PlanResult(JsonRecord):
 
 
 
+@dataclass(frozen=True)
+class CriticRequest(JsonRecord):
+    """Which advantage critic a planner wants; the runner resolves it (critics/resolve.py).
+
+    `source` is a checkpoint path, "auto" (shipped, else cached, else trained on demand) or
+    "train" (always trained anew).
+    """
+
+    source: str = "auto"
+    device: str = "cpu"  # where scoring runs
+    train_seconds: float = 120.0  # on-demand training budget
+    strict: bool = False  # a critic below the quality floors is an error, not a warning
+
+
 @dataclass
 class StepRecord(JsonRecord):
     """One executed environment step: the joint action, its outcome and the planning effort."""

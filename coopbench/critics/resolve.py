@@ -19,11 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from coopbench.core.errors import CoopbenchError
 from coopbench.core.io import write_json_atomic
+from coopbench.core.types import CriticRequest
 from coopbench.critics.critic import FORMAT, Critic
 from coopbench.critics.encoding import ActionTable
 
@@ -128,33 +130,61 @@ def quality_path(checkpoint: Path) -> Path:
     return checkpoint.with_suffix(".quality.json")
 
 
-def resolve_critic(
-    env: Any, spec: str, device: str = "cpu", train_seconds: float = 120.0,
-    strict: bool = False,
-) -> Critic:
-    if spec not in ("auto", "train"):
-        return Critic.load(spec, env, device)
+@dataclass
+class ResolvedCritic:
+    """A critic and where it came from, for the run manifest."""
+
+    critic: Critic
+    checkpoint: str
+    origin: str  # "path" | "shipped" | "cached" | "trained"
+    quality: dict[str, Any] | None = None  # held-out figures, where they were measured
+
+    def describe(self) -> dict[str, Any]:
+        return {"checkpoint": self.checkpoint, "origin": self.origin, "quality": self.quality}
+
+
+def _saved_quality(checkpoint: Path) -> dict[str, Any] | None:
+    path = quality_path(checkpoint)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def locate(env: Any, request: CriticRequest) -> ResolvedCritic:
+    """The critic `request` names for `env`: loaded, or trained on demand and checked."""
+    source, device = request.source, request.device
+    if source not in ("auto", "train"):
+        return ResolvedCritic(Critic.load(source, env, device), str(source), "path",
+                              _saved_quality(Path(source)))
     if getattr(env, "spec", None) is None:
         raise CoopbenchError(
-            f"critic={spec!r} needs an env made with coopbench.envs.make; pass a checkpoint path"
+            f"critic={source!r} needs an env made with coopbench.envs.make; pass a checkpoint path"
         )
     cached = cache_path(env)
-    if spec == "auto":
+    if source == "auto":
         shipped = PRETRAINED / checkpoint_name(env.spec.id)
         if shipped.exists() and uses_defaults(env):
-            return Critic.load(shipped, env, device)
+            return ResolvedCritic(Critic.load(shipped, env, device), str(shipped), "shipped",
+                                  _saved_quality(shipped))
         if cached.exists():
             try:
                 critic = Critic.load(cached, env, device)
             except CoopbenchError as exc:  # a cache is disposable: retrain rather than stop
                 print(f"coopbench: ignoring cached critic ({exc})", file=sys.stderr)
             else:
-                if strict and quality_path(cached).exists():
-                    judge(json.loads(quality_path(cached).read_text()), env.spec.id, strict)
-                return critic
-    critic = train_on_demand(env, cached, train_seconds)
+                figures = _saved_quality(cached)
+                if request.strict and figures is not None:
+                    judge(figures, env.spec.id, request.strict)
+                return ResolvedCritic(critic, str(cached), "cached", figures)
+    critic = train_on_demand(env, cached, request.train_seconds)
     critic.check_env(env)
     figures = quality(critic, env)
     write_json_atomic(quality_path(cached), figures)
-    judge(figures, env.spec.id, strict)
-    return critic
+    judge(figures, env.spec.id, request.strict)
+    return ResolvedCritic(critic, str(cached), "trained", figures)
+
+
+def resolve_critic(
+    env: Any, spec: str, device: str = "cpu", train_seconds: float = 120.0,
+    strict: bool = False,
+) -> Critic:
+    """`locate` for callers that want the critic alone."""
+    return locate(env, CriticRequest(spec, device, train_seconds, strict)).critic

@@ -1,14 +1,18 @@
 """Shared machinery of the LLM planners: config, per-step accounting, the guarded LLM call.
 
-Every planner decides one step through a `StepContext`, which counts every LLM call (the
-paper's NQ counts refinements, re-plans and dialog turns alike), sums usage, records the
-transcript (prompts, replies, scores, feedback) and enforces the hard per-step query cap: a
-call past the cap raises `QueryCapReached`, and the planner then returns every agent's WAIT.
+`LLMPlanner.act` is the one step loop every LLM planner runs: attach the env's execution
+feedback to the last round, open a `StepContext`, call the planner's `plan_step` hook, and
+remember the round. The context counts every LLM call (the paper's NQ counts refinements,
+re-plans and dialog turns alike), sums usage, records the transcript (prompts, replies,
+scores, feedback) and enforces the hard per-step query cap: a call past the cap raises
+`QueryCapReached`, and the step then ends with every agent's WAIT. A `plan_step` that
+returns None (no acceptable plan within its own caps) ends the step the same way.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from abc import abstractmethod
 from dataclasses import dataclass, field
 from itertools import product
 from typing import Any, ClassVar
@@ -16,14 +20,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from coopbench.agents import prompts as P
-from coopbench.agents.oracle import joint_oracle, own_oracle
+from coopbench.agents.oracle import joint_oracle, own_oracle, reflection_oracle
 from coopbench.agents.prompts import Round
 from coopbench.agents.replies import EXECUTE, PROCEED, format_joint, format_own, parse_joint
 from coopbench.core.errors import ConfigError
 from coopbench.core.types import Action, ParseError, PlanResult, Usage
 from coopbench.envs.base import LanguageEnv
 from coopbench.llm.base import Message, Oracle
-from coopbench.planners.base import Planner
+from coopbench.planners.base import AdvantageCritic, Planner
 
 
 @dataclass
@@ -78,6 +82,7 @@ class StepContext:
     feedback_rounds: int = 0
     usage: Usage = field(default_factory=Usage)
     transcript: list[dict[str, Any]] = field(default_factory=list)
+    said: list[str] = field(default_factory=list)  # the step's replies/dialog, kept with the round
 
     def note(self, entry_type: str, **data: Any) -> None:
         self.transcript.append({"type": entry_type, **data})
@@ -109,21 +114,46 @@ class StepContext:
 
 
 class LLMPlanner(Planner):
-    """Base of the LLM planners: config parsing, history, the guarded `ask`."""
+    """Base of the LLM planners: the step loop, config parsing, history, the guarded `ask`.
+
+    A subclass implements `plan_step`; everything around it (feedback, accounting, the
+    query cap, the WAIT fallback, memory) is here, once.
+    """
 
     Config: ClassVar[type[LLMPlannerConfig]] = LLMPlannerConfig
+    uses_llm: ClassVar[bool] = True  # False: a planner of this family that needs no LLM
 
     def __init__(self, **config: Any) -> None:
         super().__init__(**config)
         self.cfg = self.Config.from_kwargs(type(self).__name__, config)
         self.rounds: list[Round] = []
 
-    def reset(self, env: LanguageEnv, llm: Any, rng: Any) -> None:
-        super().reset(env, llm, rng)
-        if llm is None and self.needs_llm:  # critic-greedy derives from here, needing none
+    def reset(
+        self, env: LanguageEnv, llm: Any, rng: Any, critic: AdvantageCritic | None = None
+    ) -> None:
+        super().reset(env, llm, rng, critic)
+        if llm is None and self.uses_llm:  # critic-greedy derives from here, needing none
             raise ConfigError(f"{type(self).__name__} needs an LLM (--llm local, sim:expert, ...)")
         self.rounds = []
         self.call_seed = self.cfg.seed + int(rng.integers(2**31))  # per episode, from its seed
+
+    # -- the step loop --------------------------------------------------------------------
+
+    def act(self, env: LanguageEnv) -> PlanResult:
+        self.absorb_execution_feedback(env)
+        ctx = self.begin_step()
+        try:
+            joint = self.plan_step(ctx, env)
+        except QueryCapReached:
+            ctx.note("cap", message=f"query cap {ctx.cap} reached; all agents WAIT")
+            joint = None
+        chosen = {a: joint[a] for a in env.agents} if joint else self.wait_all(env)
+        self.remember(env, ctx.said, chosen)
+        return ctx.result(chosen)
+
+    @abstractmethod
+    def plan_step(self, ctx: StepContext, env: LanguageEnv) -> dict[str, Action] | None:
+        """The joint plan for this step, or None to WAIT; put what was said in `ctx.said`."""
 
     # -- history --------------------------------------------------------------------------
 
@@ -284,7 +314,7 @@ class LLMPlanner(Planner):
         self, env: LanguageEnv, agents: list[str], keyword: str = EXECUTE, preface: str = ""
     ) -> Oracle | None:
         """What the sim LLM answers from (None for real models: they never see it)."""
-        if not getattr(self.llm, "simulated", False):
+        if not self.simulated:
             return None
         return joint_oracle(
             env,
@@ -297,7 +327,7 @@ class LLMPlanner(Planner):
         )
 
     def oracle_own(self, env: LanguageEnv, agent: str, keyword: str = PROCEED) -> Oracle | None:
-        if not getattr(self.llm, "simulated", False):
+        if not self.simulated:
             return None
         return own_oracle(
             env,
@@ -307,3 +337,11 @@ class LLMPlanner(Planner):
             keyword=keyword,
             n_alternatives=self.cfg.oracle_alternatives,
         )
+
+    def oracle_reflection(self, problem: str) -> Oracle | None:
+        return reflection_oracle(problem) if self.simulated else None
+
+    @property
+    def simulated(self) -> bool:
+        """Whether the LLM is the simulated one (the only model that is handed oracles)."""
+        return bool(getattr(self.llm, "simulated", False))

@@ -22,6 +22,7 @@ respects `max_queries_per_step`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,14 +31,11 @@ import numpy as np
 from coopbench.agents import prompts as P
 from coopbench.agents.replies import parse_joint, parse_own
 from coopbench.core.errors import ConfigError
-from coopbench.core.types import Action, ParseError, PlanResult
+from coopbench.core.types import Action, CriticRequest, ParseError
 from coopbench.envs.base import LanguageEnv
-from coopbench.planners.llm_base import (
-    LLMPlanner,
-    LLMPlannerConfig,
-    QueryCapReached,
-    StepContext,
-)
+from coopbench.llm.base import Message, Oracle
+from coopbench.planners.base import AdvantageCritic
+from coopbench.planners.llm_base import LLMPlanner, LLMPlannerConfig, StepContext
 from coopbench.planners.scoring import legal_joints
 
 
@@ -99,23 +97,40 @@ class Proposal:
     action: Any  # an Action (ReAd-S) or a joint dict (ReAd-J)
 
 
+@dataclass
+class Proposer:
+    """What ReAd-J and ReAd-S refine differently; `ReadPlanner.refine` is the loop itself."""
+
+    speaker: Callable[[], str]  # who proposes next (ReAd-J rotates personas)
+    prompt: Callable[[str, str | None], tuple[list[Message], list[str] | None]]
+    oracle: Callable[[], Oracle | None]  # the sim LLM's answer key (None for real models)
+    parse: Callable[[str], Any]  # reply -> proposal; raises ParseError
+    score: Callable[[Any], float]  # a proposal's advantage
+    describe: Callable[[Any], dict[str, Any]]  # a proposal in the transcript
+    subject: str  # whose reply could not be parsed, in the improve block
+    noun: str  # "plan" (joint) or "action" (own), in the score line
+    agent: str | None = None  # ReAd-S names the agent in its notes
+
+
 class ReadPlanner(LLMPlanner):
     Config = ReadConfig
-    needs_critic = True
 
-    def reset(self, env: LanguageEnv, llm: Any, rng: Any) -> None:
-        super().reset(env, llm, rng)
-        from coopbench.critics.resolve import resolve_critic
+    def critic_request(self) -> CriticRequest | None:
+        cfg = self.cfg
+        return CriticRequest(cfg.critic, cfg.critic_device, cfg.train_seconds, cfg.strict_critic)
 
-        self.critic = resolve_critic(
-            env,
-            self.cfg.critic,
-            device=self.cfg.critic_device,
-            train_seconds=self.cfg.train_seconds,
-            strict=self.cfg.strict_critic,
-        )
+    def reset(
+        self, env: LanguageEnv, llm: Any, rng: Any, critic: AdvantageCritic | None = None
+    ) -> None:
+        super().reset(env, llm, rng, critic)
+        if critic is None:
+            raise ConfigError(
+                f"{type(self).__name__} needs an advantage critic: resolve one with "
+                "coopbench.critics.resolve.resolve_critic(env, planner.critic_request()) and "
+                "pass it to reset (the runner and the CLI do)"
+            )
         # scores are in return units, which differ by task (a soup is worth 20, a cube 1)
-        self.scale = self.critic.return_scale if self.cfg.threshold_units == "std" else 1.0
+        self.scale = critic.return_scale if self.cfg.threshold_units == "std" else 1.0
         self.alpha = self.cfg.alpha0 * self.scale / 2  # doubled at the start of the first step
 
     # -- thresholds -----------------------------------------------------------------------
@@ -149,6 +164,57 @@ class ReadPlanner(LLMPlanner):
         if self.cfg.at_cap == "last":
             return proposals[-1]
         return max(proposals, key=lambda p: p.score)
+
+    # -- the refinement loop (ReAd's Algorithm 1 inner loop, shared by -J and -S) ----------
+
+    def refine(
+        self,
+        ctx: StepContext,
+        env: LanguageEnv,
+        proposer: Proposer,
+        threshold: float,
+        chat: list[str],
+        first_attempt: int,
+    ) -> tuple[Proposal | None, float]:
+        """Ask until the critic accepts a proposal or `max_refinements` run out.
+
+        Every rejection sends ReAd's improve block and relaxes the threshold; at the cap the
+        `at_cap` rule picks among the proposals. Returns the choice and the last threshold.
+        """
+        agent_note = {} if proposer.agent is None else {"agent": proposer.agent}
+        proposals: list[Proposal] = []
+        improve: str | None = None
+        for k in range(self.cfg.max_refinements):
+            speaker = proposer.speaker()
+            messages, choices = proposer.prompt(speaker, improve)
+            reply = self.ask(ctx, env, messages, agent=speaker, oracle=proposer.oracle(),
+                             attempt=first_attempt + k, choices=choices)
+            try:
+                proposal = proposer.parse(reply)
+            except ParseError as exc:
+                ctx.parse_failed(exc, **agent_note)
+                chat.append(f"[{speaker}]: {reply.strip()}\n[Parse Error] {exc}")
+                improve = P.section(
+                    "Improve Feedback",
+                    f"{proposer.subject} could not be parsed: {exc} Re-format it.",
+                )
+                continue
+            score = proposer.score(proposal)
+            accepted = score > threshold
+            ctx.note("score", agent=speaker, score=score, threshold=threshold,
+                     accepted=accepted, **proposer.describe(proposal))
+            line = P.score_line(speaker, score, accepted, proposer.noun)
+            chat.append(f"[{speaker}]: {reply.strip()}\n{line}")
+            proposals.append(Proposal(reply, score, proposal))
+            if accepted:
+                return proposals[-1], threshold
+            ctx.feedback_rounds += 1
+            improve = P.improve_section(speaker, reply, score, threshold)
+            threshold = self.relax(threshold)
+        chosen = self.pick_at_cap(proposals)
+        ctx.note("at_cap", **agent_note, rule=self.cfg.at_cap,
+                 chosen=None if chosen is None else chosen.score)
+        return chosen, threshold
 
     def verified(
         self, ctx: StepContext, env: LanguageEnv, joint: dict, env_feedback: list[str]
@@ -185,9 +251,7 @@ class ReadPlanner(LLMPlanner):
 class ReadJPlanner(ReadPlanner):
     """ReAd-J: joint proposals scored by Q(s, a) − V(s)."""
 
-    def act(self, env: LanguageEnv) -> PlanResult:
-        self.absorb_execution_feedback(env)
-        ctx = self.begin_step()
+    def plan_step(self, ctx: StepContext, env: LanguageEnv) -> dict[str, Action] | None:
         agents = list(env.agents)
         feats = env.features()
         if self.cfg.baseline == "value":
@@ -198,51 +262,32 @@ class ReadJPlanner(ReadPlanner):
         earlier: list[str] = []
         self.start_threshold()
         best = self.best_joint_score(env, agents, feats, base)
-        try:
-            for replan in range(self.cfg.max_replans):
-                threshold = self.agent_threshold(best)
-                chosen, chat = self.refine(
-                    ctx, env, agents, feats, base, threshold, env_feedback, earlier, replan
-                )
-                if chosen is None:
-                    break
-                joint = chosen.action
-                if self.verified(ctx, env, joint, env_feedback):
-                    self.remember(env, chat, joint)
-                    return ctx.result(joint)
-                earlier += chat
-        except QueryCapReached:
-            ctx.note("cap", message=f"query cap {ctx.cap} reached; all agents WAIT")
-        wait = self.wait_all(env)
-        self.remember(env, [], wait)
-        return ctx.result(wait)
+        for replan in range(self.cfg.max_replans):
+            chat: list[str] = []
+            proposer = self.joint_proposer(ctx, env, agents, feats, base, chat,
+                                           env_feedback, earlier)
+            chosen, _ = self.refine(ctx, env, proposer, self.agent_threshold(best), chat,
+                                    replan * self.cfg.max_refinements)
+            if chosen is None:
+                return None
+            if self.verified(ctx, env, chosen.action, env_feedback):
+                ctx.said = chat
+                return chosen.action
+            earlier += chat
+        return None
 
-    def best_joint_score(
-        self, env: LanguageEnv, agents: list[str], feats, base: float
-    ) -> float:
-        """The best legal joint plan's advantage (only relative acceptance needs it)."""
-        if self.cfg.acceptance != "relative":
-            return 0.0
-        joints = legal_joints(env, agents, self.cfg.max_enumerate, self.rng)
-        return float(np.max(self.critic.q_many(feats, joints))) - base
-
-    def refine(
+    def joint_proposer(
         self,
         ctx: StepContext,
         env: LanguageEnv,
         agents: list[str],
-        feats,
+        feats: np.ndarray,
         base: float,
-        threshold: float,
+        chat: list[str],
         env_feedback: list[str],
         earlier: list[str],
-        replan: int,
-    ) -> tuple[Proposal | None, list[str]]:
-        proposals: list[Proposal] = []
-        chat: list[str] = []
-        improve: str | None = None
-        for k in range(self.cfg.max_refinements):
-            persona = agents[(ctx.queries) % len(agents)]
+    ) -> Proposer:
+        def prompt(persona: str, improve: str | None) -> tuple[list[Message], list[str] | None]:
             choices = self.joint_choices(env, agents)
             instruction = P.joint_instruction(env, agents, free_text=choices is None)
             messages = P.assemble(
@@ -256,112 +301,65 @@ class ReadJPlanner(ReadPlanner):
                 ],
                 P.user_line(persona),
             )
-            reply = self.ask(
-                ctx,
-                env,
-                messages,
-                agent=persona,
-                oracle=self.oracle_joint(env, agents),
-                attempt=replan * self.cfg.max_refinements + k,
-                choices=choices,
-            )
-            try:
-                joint = parse_joint(env, reply, agents)
-            except ParseError as exc:
-                ctx.parse_failed(exc)
-                chat.append(f"[{persona}]: {reply.strip()}\n[Parse Error] {exc}")
-                improve = P.section(
-                    "Improve Feedback",
-                    f"The previous response could not be parsed: {exc} Re-format it.",
-                )
-                continue
-            score = self.critic.q(feats, joint) - base
-            accepted = score > threshold
-            ctx.note(
-                "score",
-                agent=persona,
-                score=score,
-                threshold=threshold,
-                accepted=accepted,
-                plan={a: x.text for a, x in joint.items()},
-            )
-            chat.append(
-                f"[{persona}]: {reply.strip()}\n{P.score_line(persona, score, accepted, 'plan')}"
-            )
-            proposals.append(Proposal(reply, score, joint))
-            if accepted:
-                return proposals[-1], chat
-            ctx.feedback_rounds += 1
-            improve = P.improve_section(persona, reply, score, threshold)
-            threshold = self.relax(threshold)
-        chosen = self.pick_at_cap(proposals)
-        ctx.note("at_cap", rule=self.cfg.at_cap, chosen=None if chosen is None else chosen.score)
-        return chosen, chat
+            return messages, choices
+
+        return Proposer(
+            speaker=lambda: agents[ctx.queries % len(agents)],
+            prompt=prompt,
+            oracle=lambda: self.oracle_joint(env, agents),
+            parse=lambda reply: parse_joint(env, reply, agents),
+            score=lambda joint: self.critic.q(feats, joint) - base,
+            describe=lambda joint: {"plan": {a: x.text for a, x in joint.items()}},
+            subject="The previous response",
+            noun="plan",
+        )
+
+    def best_joint_score(
+        self, env: LanguageEnv, agents: list[str], feats, base: float
+    ) -> float:
+        """The best legal joint plan's advantage (only relative acceptance needs it)."""
+        if self.cfg.acceptance != "relative":
+            return 0.0
+        joints = legal_joints(env, agents, self.cfg.max_enumerate, self.rng)
+        return float(np.max(self.critic.q_many(feats, joints))) - base
 
 
 class ReadSPlanner(ReadPlanner):
     """ReAd-S: sequential own-action proposals scored by local (prefix) advantages."""
 
-    mode = "sequential"
-    uses_partial_obs = True
-
-    def act(self, env: LanguageEnv) -> PlanResult:
-        self.absorb_execution_feedback(env)
-        ctx = self.begin_step()
+    def plan_step(self, ctx: StepContext, env: LanguageEnv) -> dict[str, Action] | None:
         order = self.order(env)
         feats = env.features()
         env_feedback: list[str] = []
-        chat: list[str] = []
         self.start_threshold()
-        try:
-            for replan in range(self.cfg.max_replans):
-                plan: dict[str, Action] = {}
-                chat = []
-                prev_q = self.critic.value(feats)
-                for agent in order:
-                    threshold = self.agent_threshold(self.best_own_score(env, agent, plan,
-                                                                         feats, prev_q))
-                    chosen, threshold = self.refine_agent(
-                        ctx, env, agent, plan, feats, prev_q, threshold, env_feedback, chat, replan
-                    )
-                    plan[agent] = chosen.action if chosen else env.wait_action(agent)
-                    prev_q = self.critic.q(feats, plan)
-                joint = {a: plan[a] for a in env.agents}
-                if self.verified(ctx, env, joint, env_feedback):
-                    self.remember(env, chat, joint)
-                    return ctx.result(joint)
-        except QueryCapReached:
-            ctx.note("cap", message=f"query cap {ctx.cap} reached; all agents WAIT")
-        wait = self.wait_all(env)
-        self.remember(env, chat, wait)
-        return ctx.result(wait)
+        for replan in range(self.cfg.max_replans):
+            plan: dict[str, Action] = {}
+            ctx.said = chat = []
+            prev_q = self.critic.value(feats)
+            for agent in order:
+                best = self.best_own_score(env, agent, plan, feats, prev_q)
+                proposer = self.own_proposer(env, agent, plan, feats, prev_q, chat,
+                                             env_feedback)
+                chosen, _ = self.refine(ctx, env, proposer, self.agent_threshold(best), chat,
+                                        replan * self.cfg.max_refinements)
+                plan[agent] = chosen.action if chosen else env.wait_action(agent)
+                prev_q = self.critic.q(feats, plan)
+            joint = {a: plan[a] for a in env.agents}
+            if self.verified(ctx, env, joint, env_feedback):
+                return joint
+        return None
 
-    def best_own_score(
-        self, env: LanguageEnv, agent: str, plan: dict[str, Action], feats, prev_q: float
-    ) -> float:
-        """The best legal action's local advantage for `agent` after `plan`'s prefix."""
-        if self.cfg.acceptance != "relative":
-            return 0.0
-        options = [env.parse(agent, t) for t in env.action_options(agent)]
-        return float(np.max(self.critic.q_many(feats, [{**plan, agent: o} for o in options])))\
-            - prev_q
-
-    def refine_agent(
+    def own_proposer(
         self,
-        ctx: StepContext,
         env: LanguageEnv,
         agent: str,
         plan: dict[str, Action],
-        feats,
+        feats: np.ndarray,
         prev_q: float,
-        threshold: float,
-        env_feedback: list[str],
         chat: list[str],
-        replan: int,
-    ) -> tuple[Proposal | None, float]:
-        proposals: list[Proposal] = []
-        improve: str | None = None
-        for k in range(self.cfg.max_refinements):
+        env_feedback: list[str],
+    ) -> Proposer:
+        def prompt(speaker: str, improve: str | None) -> tuple[list[Message], list[str] | None]:
             choices = self.own_choices(env, agent)
             messages = P.assemble(
                 [
@@ -373,47 +371,26 @@ class ReadSPlanner(ReadPlanner):
                 ],
                 P.user_line(agent),
             )
-            reply = self.ask(
-                ctx,
-                env,
-                messages,
-                agent=agent,
-                oracle=self.oracle_own(env, agent),
-                attempt=replan * self.cfg.max_refinements + k,
-                choices=choices,
-            )
-            try:
-                action = parse_own(env, agent, reply)
-            except ParseError as exc:
-                ctx.parse_failed(exc, agent=agent)
-                chat.append(f"[{agent}]: {reply.strip()}\n[Parse Error] {exc}")
-                improve = P.section(
-                    "Improve Feedback",
-                    f"{agent}'s previous response could not be parsed: {exc} Re-format it.",
-                )
-                continue
-            score = self.critic.q(feats, {**plan, agent: action}) - prev_q
-            accepted = score > threshold
-            ctx.note(
-                "score",
-                agent=agent,
-                score=score,
-                threshold=threshold,
-                accepted=accepted,
-                action=action.text,
-            )
-            chat.append(f"[{agent}]: {reply.strip()}\n{P.score_line(agent, score, accepted)}")
-            proposals.append(Proposal(reply, score, action))
-            if accepted:
-                return proposals[-1], threshold
-            ctx.feedback_rounds += 1
-            improve = P.improve_section(agent, reply, score, threshold)
-            threshold = self.relax(threshold)
-        chosen = self.pick_at_cap(proposals)
-        ctx.note(
-            "at_cap",
+            return messages, choices
+
+        return Proposer(
+            speaker=lambda: agent,
+            prompt=prompt,
+            oracle=lambda: self.oracle_own(env, agent),
+            parse=lambda reply: parse_own(env, agent, reply),
+            score=lambda action: self.critic.q(feats, {**plan, agent: action}) - prev_q,
+            describe=lambda action: {"action": action.text},
+            subject=f"{agent}'s previous response",
+            noun="action",
             agent=agent,
-            rule=self.cfg.at_cap,
-            chosen=None if chosen is None else chosen.score,
         )
-        return chosen, threshold
+
+    def best_own_score(
+        self, env: LanguageEnv, agent: str, plan: dict[str, Action], feats, prev_q: float
+    ) -> float:
+        """The best legal action's local advantage for `agent` after `plan`'s prefix."""
+        if self.cfg.acceptance != "relative":
+            return 0.0
+        options = [env.parse(agent, t) for t in env.action_options(agent)]
+        return float(np.max(self.critic.q_many(feats, [{**plan, agent: o} for o in options])))\
+            - prev_q

@@ -27,9 +27,10 @@ import numpy as np
 from coopbench.agents import prompts as P
 from coopbench.agents.replies import format_joint, format_own
 from coopbench.core.errors import BadScores, ConfigError
-from coopbench.core.types import Action, PlanResult
+from coopbench.core.types import Action, CriticRequest
 from coopbench.envs.base import LanguageEnv
-from coopbench.planners.llm_base import QueryCapReached, StepContext
+from coopbench.planners.base import AdvantageCritic
+from coopbench.planners.llm_base import LLMPlanner, QueryCapReached, StepContext
 from coopbench.planners.read import ReadConfig, ReadPlanner
 from coopbench.planners.scoring import CALIBRATIONS, calibrated, legal_joints, top_k
 
@@ -59,12 +60,16 @@ class ScoredPlanner(ReadPlanner):
     uses_llm = True  # False: critic-greedy (no LLM term, no LLM needed)
     uses_critic = True  # False: llm-score (no critic term, none resolved)
 
-    def reset(self, env: LanguageEnv, llm: Any, rng: Any) -> None:
+    def critic_request(self) -> CriticRequest | None:
+        return super().critic_request() if self.uses_critic else None
+
+    def reset(
+        self, env: LanguageEnv, llm: Any, rng: Any, critic: AdvantageCritic | None = None
+    ) -> None:
         if self.uses_critic:
-            super().reset(env, llm if self.uses_llm else None, rng)
+            super().reset(env, llm if self.uses_llm else None, rng, critic)
         else:
-            super(ReadPlanner, self).reset(env, llm, rng)
-            self.critic = None
+            LLMPlanner.reset(self, env, llm, rng)
             self.scale = 1.0
 
     def llm_term(
@@ -101,18 +106,11 @@ class ScoredPlanner(ReadPlanner):
             ctx.verify_failed(problems)
         return None
 
-    def finish(self, ctx: StepContext, env: LanguageEnv, joint: dict | None) -> PlanResult:
-        chosen = {a: joint[a] for a in env.agents} if joint else self.wait_all(env)
-        self.remember(env, [], chosen)
-        return ctx.result(chosen)
-
 
 class ScoredReadJPlanner(ScoredPlanner):
     """ReAd-J, scored: argmax over legal joint plans of log μ(a) + (Q(s,a) − V(s))/β."""
 
-    def act(self, env: LanguageEnv) -> PlanResult:
-        self.absorb_execution_feedback(env)
-        ctx = self.begin_step()
+    def plan_step(self, ctx: StepContext, env: LanguageEnv) -> dict[str, Action] | None:
         agents = list(env.agents)
         joints = legal_joints(env, agents, self.enumerate_limit(), self.rng)
         adv = self.advantages(env, joints)
@@ -140,7 +138,7 @@ class ScoredReadJPlanner(ScoredPlanner):
              "advantage": round(float(adv[i]), 4), "total": round(float(total[i]), 4)}
             for i in order
         ])
-        return self.finish(ctx, env, self.first_feasible(ctx, env, [shortlist[i] for i in order]))
+        return self.first_feasible(ctx, env, [shortlist[i] for i in order])
 
     def enumerate_limit(self) -> int:
         return self.cfg.max_enumerate
@@ -159,12 +157,7 @@ class ScoredReadJPlanner(ScoredPlanner):
 class ScoredReadSPlanner(ScoredPlanner):
     """ReAd-S, scored: each agent in turn takes argmax log μ^i(a) + A^i(s, a^{1:i})/β."""
 
-    mode = "sequential"
-    uses_partial_obs = True
-
-    def act(self, env: LanguageEnv) -> PlanResult:
-        self.absorb_execution_feedback(env)
-        ctx = self.begin_step()
+    def plan_step(self, ctx: StepContext, env: LanguageEnv) -> dict[str, Action] | None:
         order = self.order(env)
         feats = env.features()
         plan: dict[str, Action] = {}
@@ -201,8 +194,7 @@ class ScoredReadSPlanner(ScoredPlanner):
                 {"action": options[int(i)].text, "log_mu": round(float(logmu[i]), 4),
                  "advantage": round(float(qs[i] - qs[best] + 0.0), 4)} for i in ranking
             ])
-        return self.finish(ctx, env, self.first_feasible(ctx, env, _fallbacks(order,
-                                                                              ranked_per_agent)))
+        return self.first_feasible(ctx, env, _fallbacks(order, ranked_per_agent))
 
 
 def _fallbacks(order: list[str], ranked: list[list[Action]]) -> list[dict[str, Action]]:
@@ -220,7 +212,6 @@ def _fallbacks(order: list[str], ranked: list[list[Action]]) -> list[dict[str, A
 class CriticGreedyPlanner(ScoredReadJPlanner):
     """The critic's argmax over legal joint plans; no LLM (ReAd's β → 0 limit)."""
 
-    needs_llm = False
     uses_llm = False
 
 
@@ -237,7 +228,6 @@ class LLMScorePlanner(ScoredReadJPlanner):
     """
 
     Config = LLMScoreConfig
-    needs_critic = False
     uses_critic = False
 
     def enumerate_limit(self) -> int:

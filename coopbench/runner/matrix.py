@@ -27,6 +27,7 @@ from coopbench.llm.config import register_keys
 from coopbench.runner import readback
 from coopbench.runner.budget import BudgetExceeded, Spend
 from coopbench.runner.cells import Plan, expand
+from coopbench.runner.critics import prepare_critics
 from coopbench.runner.executors import WorkerContext, make_executor
 from coopbench.runner.lock import run_lock
 from coopbench.runner.single import EpisodeTask
@@ -162,6 +163,7 @@ def run_matrix(
     ray_address: str | None = None,
     resume: bool = False,
     listener: Listener | None = None,
+    strict_critic: bool = False,
 ) -> MatrixOutcome:
     """Play every missing episode of `spec` into `out`; see the module docstring."""
     emit = listener or (lambda kind, data: None)
@@ -173,11 +175,13 @@ def run_matrix(
         for note in store.repair():
             emit("note", {"message": note})
         with store.room_reserved():
-            return _run(store, manifest, spec, plan, executor, workers, ray_address, emit)
+            return _run(store, manifest, spec, plan, executor, workers, ray_address, emit,
+                        strict_critic)
 
 
 def _run(store: RunStore, manifest: dict, spec: MatrixSpec, plan: Plan, executor: str | None,
-         workers: int | None, ray_address: str | None, emit: Listener) -> MatrixOutcome:
+         workers: int | None, ray_address: str | None, emit: Listener,
+         strict_critic: bool = False) -> MatrixOutcome:
     kind = executor or spec.execution.executor
     n_workers = 1 if kind == "serial" else (workers or spec.execution.workers)
     episodes, _ = store.read_episodes()
@@ -201,6 +205,16 @@ def _run(store: RunStore, manifest: dict, spec: MatrixSpec, plan: Plan, executor
     stop = spent.exhausted(budget) if budget.is_set() and todo else None
     if stop or not todo:
         return _finish(store, manifest, outcome, "stopped" if stop else "complete", stop or "")
+    try:  # before the workers fork: one resolution (maybe training) per critic, recorded
+        manifest["critics"] = prepare_critics(list(todo), in_process=kind == "serial",
+                                              strict=strict_critic)
+    except KeyboardInterrupt:
+        _finish(store, manifest, outcome, "interrupted", "stopped by the user")
+        raise
+    except CoopbenchError as exc:
+        _finish(store, manifest, outcome, "failed", str(exc))
+        raise
+    store.save_manifest(manifest)
     ctx = WorkerContext(str(store.root), spec.llm_cache,
                         None if kind == "serial" else spec.execution.llm_concurrency)
     try:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from coopbench import envs, planners
 from coopbench.core.errors import CoopbenchError
-from coopbench.core.types import EpisodeResult, StepRecord
+from coopbench.core.types import CriticRequest, EpisodeResult, StepRecord
 from coopbench.episode import run_episode
+from coopbench.planners.base import Planner
 from coopbench.runner.store import RunStore
 
 MAX_SEEDS = 1_000_000  # per run or matrix; more is a typo, and would not fit in memory
@@ -86,6 +88,7 @@ class EpisodeTask:
     env_kwargs: dict[str, Any] | None = None
     planner_kwargs: dict[str, Any] | None = None
     max_steps: int | None = None  # overrides the env's interaction-step cap
+    critic_checkpoint: str | None = None  # set by runner.critics: the critic resolved for it
 
     @property
     def cell(self) -> str:
@@ -103,6 +106,25 @@ def build_llm(planner_id: str, llm_spec: str, store: RunStore | None) -> Any:
     from coopbench import llm as llm_layer
 
     return llm_layer.make(llm_spec, call_log=store.llm_calls_path if store else None)
+
+
+_CRITICS: dict[tuple[str, CriticRequest], Any] = {}  # loaded once per process
+
+
+def critic_for(task: EpisodeTask, env: Any, planner: Planner) -> Any:
+    """The critic the planner asks for, from the checkpoint the runner resolved for the task."""
+    request = planner.critic_request()
+    if request is None:
+        return None
+    from coopbench.critics.resolve import config_key, locate
+
+    if task.critic_checkpoint is not None:
+        request = dataclasses.replace(request, source=task.critic_checkpoint)
+    key = (config_key(env), request)
+    if key not in _CRITICS:
+        env.reset(seed=task.seed)  # loading checks the checkpoint against a live state
+        _CRITICS[key] = locate(env, request).critic
+    return _CRITICS[key]
 
 
 def run_task(
@@ -128,7 +150,7 @@ def run_task(
         return run_episode(
             env, planner, seed=task.seed, llm=llm, env_id=env.spec.id,
             planner_id=planner.spec.id, llm_spec=task.llm_spec, cell=task.cell,
-            episode=task.episode, on_step=on_step,
+            episode=task.episode, on_step=on_step, critic=critic_for(task, env, planner),
         )
     finally:
         env.close()

@@ -1,0 +1,109 @@
+"""Critics are resolved by the runner, once per env configuration, and handed to planners."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from coopbench import envs, planners
+from coopbench import llm as llm_layer
+from coopbench.core.errors import ConfigError
+from coopbench.core.types import CriticRequest
+from coopbench.critics import resolve
+from coopbench.runner import critics as runner_critics
+from coopbench.runner.matrix import run_matrix
+from coopbench.runner.single import EpisodeTask
+from coopbench.runner.spec import parse_spec
+from coopbench.runner.store import RunStore
+
+ENV = "meetgrid/meet-v0"
+SIM = "sim:expert?noise=0.3&seed=0"
+
+
+def test_a_read_planner_without_a_critic_is_one_line_naming_the_fix(meetgrid):
+    env = envs.make(ENV)
+    env.reset(seed=0)
+    planner = planners.make("read-j-v0")
+    assert planner.critic_request() == CriticRequest()  # "auto" on the CPU, 120 s, not strict
+    with pytest.raises(ConfigError, match="needs an advantage critic.*critic_request") as info:
+        planner.reset(env, llm_layer.make(SIM, cache=False), np.random.default_rng(0))
+    assert "\n" not in str(info.value)
+
+
+def test_planners_without_a_critic_request_none():
+    assert planners.make("central-v0").critic_request() is None
+    assert planners.make("llm-score-v0").critic_request() is None  # scores, no critic term
+    assert planners.make("critic-greedy-v0").critic_request() is not None
+
+
+def test_one_resolution_per_env_configuration_and_each_task_gets_its_checkpoint(
+        meetgrid, critic_path, monkeypatch):
+    seen = []
+    real = resolve.locate
+
+    def counting(env, request):
+        seen.append((dict(env.spec.kwargs), request))
+        return real(env, request)
+
+    monkeypatch.setattr(resolve, "locate", counting)
+    kw = {"critic": str(critic_path)}
+    tasks = [EpisodeTask(ENV, "read/read-j-v0", SIM, s, planner_kwargs=kw) for s in range(3)]
+    tasks += [EpisodeTask(ENV, "read/read-s-v0", SIM, 0, planner_kwargs=kw)]
+    tasks += [EpisodeTask(ENV, "llm/central-v0", SIM, 0)]
+    records = runner_critics.prepare_critics(tasks, in_process=True, strict=True)
+    assert len(seen) == 1 and seen[0][1].strict  # one config, one request: resolved once
+    assert [t.critic_checkpoint for t in tasks] == [str(critic_path)] * 4 + [None]
+    (record,) = records
+    assert record["planners"] == ["read/read-j-v0", "read/read-s-v0"]
+    assert record["origin"] == "path" and record["checkpoint"] == str(critic_path)
+    assert record["request"]["strict"] is True
+
+
+def test_the_matrix_manifest_records_the_critic_it_used(meetgrid, critic_path, tmp_path):
+    spec = parse_spec(yaml.safe_load(f"""
+name: critics
+envs: [{ENV}]
+planners:
+  - id: read/read-j-v0
+    kwargs: {{critic: "{critic_path}"}}
+  - llm/central-v0
+llms: ["{SIM}"]
+seeds: 0-1
+"""))
+    run_matrix(spec, tmp_path / "run")
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    (record,) = manifest["critics"]
+    assert record["env"] == ENV and record["planners"] == ["read/read-j-v0"]
+    assert record["checkpoint"] == str(critic_path) and record["origin"] == "path"
+    episodes, _ = RunStore(tmp_path / "run").read_episodes()
+    assert len(episodes) == 4 and all(e.error is None for e in episodes)
+
+
+def test_a_poor_on_demand_critic_stops_a_strict_matrix_in_one_line(meetgrid, tmp_path,
+                                                                  monkeypatch):
+    monkeypatch.setenv("COOPBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(resolve, "train_on_demand", _tiny_training)
+    monkeypatch.setattr(resolve, "quality",
+                        lambda critic, env: {"joint_rank": 0.1, "expert_acceptance": 0.0,
+                                             "states": 5, "ok": False})
+    spec = parse_spec(yaml.safe_load(f"""
+name: strict
+envs: [{ENV}]
+planners: [read/read-j-v0]
+llms: ["{SIM}"]
+seeds: 0
+"""))
+    with pytest.raises(resolve.CriticQualityError, match="critic for meetgrid/meet-v0 is poor"):
+        run_matrix(spec, tmp_path / "run", strict_critic=True)
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "is poor" in manifest["status_detail"]
+
+
+def _tiny_training(env, out, seconds):
+    from coopbench.critics.dataset import CollectConfig, collect
+    from coopbench.critics.train import TrainConfig, train
+
+    data = collect(CollectConfig(env.spec.id, expert_episodes=2, reset_episodes=2))
+    critic, _ = train(data, TrainConfig(epochs=2, max_seconds=5), out)
+    return critic
