@@ -5,7 +5,8 @@ planner id. The runner decides which env × planner cells can run from these alo
 are in `coopbench.runner.cells`), so a plug-in takes part by declaring them, as a model or a
 plain dict:
 
-    registry.register("meetgrid/meet-v0", "...:MeetGridEnv", caps={"agents": 2, "partial_obs": False})
+    registry.register("meetgrid/meet-v0", "coopbench_meetgrid.env:MeetGridEnv",
+                      caps={"agents": 2, "partial_obs": False})
 
 An unknown key or a value of the wrong type stops the registration with one line that names
 the id, the key and the known keys (`CapsError`).
@@ -18,8 +19,16 @@ import warnings
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
-from pydantic import ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 
 from coopbench.core.errors import CapsError
 
