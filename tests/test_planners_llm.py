@@ -25,14 +25,14 @@ def play(planner_id, model, seed=0, critic=None, steps=None, **kwargs):
                        on_step=steps.append if steps is not None else None)
 
 
-def test_registered_ids_flags_and_short_names(meetgrid):
+def test_registered_ids_caps_and_short_names(meetgrid):
     for short in ALL:
         spec = planners.registry.spec(short)
-        assert spec.flags["needs_llm"] is True
-        assert spec.flags["needs_critic"] == short.startswith("read")
-        assert spec.flags["mode"] in ("joint", "sequential")
-    assert planners.registry.spec("read-s-v0").flags["mode"] == "sequential"
-    assert planners.registry.spec("roco-v0").flags["partial_obs"] is True
+        assert spec.caps.needs_llm is True
+        assert spec.caps.needs_critic == short.startswith("read")
+        assert spec.caps.mode in ("joint", "sequential")
+    assert planners.registry.spec("read-s-v0").caps.mode == "sequential"
+    assert planners.registry.spec("roco-v0").caps.uses_partial_obs is True
     assert planners.registry.spec("central-v0").id == "llm/central-v0"
     assert {"baseline/random-v0", "baseline/expert-v0"} <= set(planners.registry.ids())
 

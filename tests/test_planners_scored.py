@@ -38,7 +38,7 @@ def test_a_perfect_scorer_solves_the_task(meetgrid, critic_path, planner_id):
 def test_critic_greedy_needs_no_llm_and_follows_the_critic(meetgrid, critic_path):
     result = play("critic-greedy-v0", None, critic=critic_path)
     assert result.error is None and result.llm_queries == 0 and result.tokens_in == 0
-    assert planners.registry.spec("critic-greedy-v0").flags["needs_llm"] is False
+    assert planners.registry.spec("critic-greedy-v0").caps.needs_llm is False
 
 
 def test_each_calibration_pass_is_one_query_round(meetgrid, critic_path):

@@ -64,7 +64,7 @@ def test_ids_must_be_versioned(bad):
 def test_builtin_planners_are_registered():
     ids = planners.registry.ids()
     assert "baseline/random-v0" in ids and "baseline/expert-v0" in ids
-    assert planners.registry.spec("random-v0").flags["needs_llm"] is False
+    assert planners.registry.spec("random-v0").caps.needs_llm is False
 
 
 def test_plugin_is_discovered_through_its_entry_point(meetgrid):

@@ -36,10 +36,10 @@ def invoke(*args):
 def run_dir(meetgrid, tmp_path):
     envs.registry.ids()  # load built-ins and plug-ins first, then add a second task
     envs.register("meetgrid/meet-small-v0", "coopbench_meetgrid.env:MeetGridEnv", size=3,
-                  flags={"agents": 2, "partial_obs": False})
+                  caps={"agents": 2, "partial_obs": False})
     planners.registry.ids()
     planners.register("meetgrid/peeker-v0", "coopbench_meetgrid.planner:WalkerPlanner",
-                      flags={"needs_llm": False, "requires_partial_obs": True})
+                      caps={"needs_llm": False, "requires_partial_obs": True})
     spec = parse_spec({
         "name": "fmt", "envs": ["meetgrid/meet-v0", "meetgrid/meet-small-v0"],
         "planners": ["baseline/random-v0", "llm/central-v0", "meetgrid/peeker-v0"],

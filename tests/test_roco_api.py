@@ -11,13 +11,13 @@ from coopbench.core.errors import CoopbenchError
 ROCO_IDS = [i for i in envs.registry.ids() if i.startswith("roco/")]
 
 
-def test_all_fourteen_levels_are_registered_with_flags():
+def test_all_fourteen_levels_are_registered_with_caps():
     assert len(ROCO_IDS) == 14
     for env_id in ROCO_IDS:
         spec = envs.registry.spec(env_id)
         assert spec.kwargs["max_steps"] == 15 and spec.kwargs["jitter"] == 0.5  # seeds vary
-        assert spec.flags["partial_obs"] == (spec.flags["task"] != "sweep")
-        assert spec.flags["agents"] == (3 if spec.flags["task"] == "sort" else 2)
+        assert spec.caps.partial_obs == (spec.caps.task != "sweep")
+        assert spec.caps.agents == (3 if spec.caps.task == "sort" else 2)
 
 
 @pytest.mark.parametrize("env_id", ROCO_IDS)
@@ -103,7 +103,7 @@ def test_features_have_a_fixed_size_per_task():
     for env_id in ROCO_IDS:
         env = envs.make(env_id)
         env.reset(seed=0)
-        task = envs.registry.spec(env_id).flags["task"]
+        task = envs.registry.spec(env_id).caps.task
         sizes.setdefault(task, env.features().shape)
         assert env.features().shape == sizes[task]
         assert env.observation_space("Chad" if task != "sweep" else "Alice").contains(

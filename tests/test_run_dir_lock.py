@@ -32,7 +32,7 @@ class Slow(ExpertPlanner):
         super().reset(env, llm, rng)
 
 planners.registry.ids()
-planners.register("meetgrid/slow-v0", Slow, flags={"needs_llm": False})
+planners.register("meetgrid/slow-v0", Slow, caps={"needs_llm": False})
 from coopbench.cli import main
 main(sys.argv[1:])
 """

@@ -225,7 +225,7 @@ def test_a_crashing_planner_is_recorded_retried_and_replaced_once_fixed(meetgrid
             raise RuntimeError("planner bug")
 
     planners.registry.ids()
-    planners.register("meetgrid/flaky-v0", Crashing, flags={"needs_llm": False})
+    planners.register("meetgrid/flaky-v0", Crashing, caps={"needs_llm": False})
     spec = parse_spec({"name": "flaky", "envs": ["meetgrid/meet-v0"], "seeds": [0, 1],
                        "planners": ["meetgrid/flaky-v0"]})
     out = tmp_path / "run"
@@ -233,7 +233,7 @@ def test_a_crashing_planner_is_recorded_retried_and_replaced_once_fixed(meetgrid
     episodes, _ = RunStore(out).read_episodes()
     assert [e.error for e in episodes] == ["RuntimeError: planner bug"] * 2
     assert results(out)["cells"][0]["errors"] == 2
-    planners.register("meetgrid/flaky-v0", ExpertPlanner, flags={"needs_llm": False})  # fixed
+    planners.register("meetgrid/flaky-v0", ExpertPlanner, caps={"needs_llm": False})  # fixed
     assert run_matrix(spec, out).ran == 2  # errored episodes are played again
     cell = results(out)["cells"][0]
     assert cell["errors"] == 0 and cell["success_rate"] == 1.0 and cell["seeds"] == 2
@@ -250,7 +250,7 @@ def test_a_dying_worker_process_stops_the_matrix_cleanly(meetgrid, tmp_path):
             return super().act(env)
 
     planners.registry.ids()
-    planners.register("meetgrid/dying-v0", Dying, flags={"needs_llm": False})
+    planners.register("meetgrid/dying-v0", Dying, caps={"needs_llm": False})
     spec = parse_spec({"name": "dying", "envs": ["meetgrid/meet-v0"], "seeds": list(range(8)),
                        "planners": ["meetgrid/dying-v0"]})
     out = tmp_path / "run"
@@ -259,7 +259,7 @@ def test_a_dying_worker_process_stops_the_matrix_cleanly(meetgrid, tmp_path):
     assert RunStore(out).read_manifest()["status"] == "failed"
     before = keys(out)
     assert len(before) == len(set(before)) < 8
-    planners.register("meetgrid/dying-v0", ExpertPlanner, flags={"needs_llm": False})
+    planners.register("meetgrid/dying-v0", ExpertPlanner, caps={"needs_llm": False})
     assert run_matrix(spec, out, executor="process", workers=2).status == "complete"
     assert sorted(keys(out)) == sorted(set(keys(out))) and len(keys(out)) == 8
 

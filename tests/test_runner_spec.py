@@ -81,10 +81,10 @@ def test_unknown_ids_name_the_file_and_close_ids(meetgrid, tmp_path):
     assert "meetgrid/meet-v0" in str(err.value)
 
 
-def test_capability_flags_skip_cells_and_say_why(meetgrid):
+def test_capabilities_skip_cells_and_say_why(meetgrid):
     planners.registry.ids()  # load built-ins and plug-ins, then add a planner that misfits
     planners.register("meetgrid/peeker-v0", "coopbench_meetgrid.planner:WalkerPlanner",
-                      flags={"needs_llm": False, "requires_partial_obs": True})
+                      caps={"needs_llm": False, "requires_partial_obs": True})
     spec = parse_spec({
         "name": "x", "envs": ["meetgrid/meet-v0"], "seeds": [0, 1],
         "planners": ["baseline/random-v0", "llm/central-v0", "llm/roco-v0",

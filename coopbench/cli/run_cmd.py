@@ -66,7 +66,7 @@ def run(
     build("env", env_spec.id, envs.make, env_kwargs).close()  # a refused value: one line, now
     build("planner", planner_spec.id, planners.make, planner_kwargs)
     llm_spec = "none"
-    if planner_spec.flags.get("needs_llm", True):
+    if planner_spec.caps.needs_llm:
         from coopbench import llm as llm_layer
 
         llm_spec = llm_layer.parse(llm).canonical()  # a refused spec never reaches a file

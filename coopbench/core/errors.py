@@ -34,6 +34,11 @@ class ConfigError(CoopbenchError, ValueError):
     """A configuration file or option has a bad key or value."""
 
 
+class CapsError(ConfigError):
+    """A registration declares capabilities (`caps=`) with an unknown key or a bad value;
+    raised by `register`, so the author sees it before any run."""
+
+
 class PluginEnvError(CoopbenchError):
     """An environment breaks the `LanguageEnv` contract (a missing attribute, an alias to no
     action, ...); raised when the id is first made, so the author sees it before an episode."""

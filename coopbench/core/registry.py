@@ -5,6 +5,12 @@ only when the id is made, so listing what is registered never imports torch, Ove
 or pymunk. Third-party packages register through the entry-point groups `coopbench.envs` and
 `coopbench.planners`: each entry point names a function `register(registry)` that is called
 once, the first time the registry is read.
+
+Each id carries typed capabilities (`Spec.caps`, a `coopbench.core.caps` model) that the
+runner reads to skip cells that cannot work; a bad key or value is refused by `register`
+(`CapsError`, one line). A plug-in whose caps are refused stops every read of the registry
+with that line, naming the plug-in; one that fails otherwise (an import error, a bug) is
+skipped with a warning.
 """
 
 from __future__ import annotations
@@ -15,13 +21,15 @@ import difflib
 import importlib
 import re
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
-from coopbench.core.errors import CoopbenchError, UnknownIdError
+from coopbench.core.caps import Capabilities, EnvCaps, PlannerCaps
+from coopbench.core.errors import CapsError, CoopbenchError, UnknownIdError
 
+CAPS_BY_KIND: dict[str, type[Capabilities]] = {"env": EnvCaps, "planner": PlannerCaps}
 ID_PATTERN = re.compile(r"^(?P<family>[a-z0-9_.-]+)/(?P<name>[A-Za-z0-9_.+-]+?)-v(?P<version>\d+)$")
 
 
@@ -33,7 +41,7 @@ class Spec:
     entry_point: str | Callable[..., Any]
     description: str = ""
     kwargs: dict[str, Any] = field(default_factory=dict)
-    flags: dict[str, Any] = field(default_factory=dict)
+    caps: Capabilities = field(default_factory=Capabilities)  # EnvCaps / PlannerCaps
     source: str = "builtin"
 
     @property
@@ -59,7 +67,7 @@ class Spec:
             "id": self.id,
             "description": self.description,
             "kwargs": self.kwargs,
-            "flags": self.flags,
+            "caps": self.caps.model_dump(mode="json"),
             "source": self.source,
         }
 
@@ -87,9 +95,17 @@ def load_entry_point(target: str | Callable[..., Any]) -> Callable[..., Any]:
 class Registry:
     """Ids -> specs for one kind of thing (`env` or `planner`)."""
 
-    def __init__(self, kind: str, group: str, builtins: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        kind: str,
+        group: str,
+        builtins: Iterable[str] = (),
+        caps: type[Capabilities] | None = None,
+    ) -> None:
         self.kind = kind
         self.group = group
+        # the model every registration's caps are checked against (by default the kind's)
+        self.caps = caps or CAPS_BY_KIND.get(kind, Capabilities)
         self._builtins = tuple(builtins)
         self._specs: dict[str, Spec] = {}
         self._loaded = False
@@ -103,13 +119,23 @@ class Registry:
         entry_point: str | Callable[..., Any],
         *,
         description: str = "",
-        flags: dict[str, Any] | None = None,
+        caps: Capabilities | Mapping[str, Any] | None = None,
+        flags: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> Spec:
-        """Register `id`; `kwargs` become defaults passed to the entry point."""
+        """Register `id`; `kwargs` become defaults passed to the entry point.
+
+        `caps` is this registry's caps model or a dict of its fields; an unknown key or a bad
+        value raises `CapsError` (one line). `flags` is the deprecated name of a dict `caps`.
+        """
         if not ID_PATTERN.match(id):
             raise CoopbenchError(f"{self.kind} id {id!r} is not of the form family/name-vN")
-        spec = Spec(id, entry_point, description, dict(kwargs), dict(flags or {}), self._source)
+        where = f"{self.kind} {id!r}"
+        if flags is not None and caps is not None:
+            raise CapsError(f"{where}: pass `caps=` only (`flags=` is its deprecated name)")
+        typed = self.caps.from_flags(flags, where) if flags is not None else \
+            self.caps.parse(caps, where)
+        spec = Spec(id, entry_point, description, dict(kwargs), typed, self._source)
         self._specs[id] = spec
         return spec
 
@@ -131,6 +157,10 @@ class Registry:
             self._source = ep.dist.name if ep.dist is not None else ep.name
             try:
                 ep.load()(self)
+            except CapsError as exc:  # it declared caps wrong: one line that says so, stop
+                self._specs.clear()  # the next read tries again (and fails the same way)
+                self._loaded = False
+                raise CapsError(f"{self.kind} plug-in {ep.name!r} ({ep.value}): {exc}") from None
             except Exception as exc:  # a broken plug-in must not take down the whole CLI
                 warnings.warn(
                     f"{self.kind} plug-in {ep.name!r} ({ep.value}) failed to register: {exc}",

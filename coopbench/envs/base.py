@@ -38,7 +38,7 @@ class LanguageEnv(Protocol):
     features_version: str
     steps_taken: int  # interaction steps since reset (prompts, transcripts, LLM call seeds)
     last_feedback: list[Feedback]  # what the last `step` reported, shown to planners next round
-    spec: Spec  # set by `coopbench.envs.make`: the registered id, kwargs and flags
+    spec: Spec  # set by `coopbench.envs.make`: the registered id, kwargs and caps
 
     def task_prompt(self) -> str: ...
     def describe(self, agent: str | None = None) -> str: ...

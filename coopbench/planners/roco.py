@@ -27,8 +27,6 @@ class RocoConfig(LLMPlannerConfig):
 
 class RocoPlanner(LLMPlanner):
     Config = RocoConfig
-    mode = "sequential"
-    uses_partial_obs = True
 
     def prompt(
         self,

@@ -1,25 +1,27 @@
-"""Expand a matrix spec into cells and episode tasks; capability flags skip misfits.
+"""Expand a matrix spec into cells and episode tasks; capabilities skip misfits.
 
-A cell is env × planner × llm × seed. Planners that need no LLM (flag `needs_llm: false`)
-get one cell per env × seed with llm `none`, whatever `llms` lists. The rules below read only
-the registries' `Spec.flags`, so a plug-in env or planner takes part by declaring flags:
+A cell is env × planner × llm × seed. Planners that need no LLM (`needs_llm=False`) get one
+cell per env × seed with llm `none`, whatever `llms` lists. The rules below read only the
+registries' typed capabilities (`Spec.caps`: `EnvCaps`, `PlannerCaps` in
+`coopbench.core.caps`), so a plug-in env or planner takes part by declaring them:
 
 - planner `needs_llm` and the spec lists no LLM                → skipped
-- planner `requires_partial_obs`, env `partial_obs: false`    → skipped
-- planner `requires_full_obs`, env `partial_obs: true`         → skipped
-- planner `needs_critic`, env `critic: false` (no critic can be built for it) → skipped
-- planner `env_families: [...]` not containing the env's family → skipped
+- planner `requires_partial_obs`, env `partial_obs=False`      → skipped
+- planner `requires_full_obs`, env `partial_obs=True`          → skipped
+- planner `needs_critic`, env `critic=False` (no critic can be built for it) → skipped
+- planner `env_families` not containing the env id's family    → skipped
 - planner `max_agents` below env `agents`                      → skipped
-- planner `mode` not in env `modes` (when the env lists them)   → skipped
+- planner `mode` not in env `modes` (when the env lists them)  → skipped
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from coopbench import envs, planners
+from coopbench.core.caps import EnvCaps, PlannerCaps
 from coopbench.core.errors import UnknownIdError
 from coopbench.core.registry import Spec
 from coopbench.runner.single import EpisodeTask, check_episode_count
@@ -30,46 +32,53 @@ NO_LLM = "none"
 Rule = Callable[[Spec, Spec, list[str]], str | None]
 
 
+def _caps(env: Spec, planner: Spec) -> tuple[EnvCaps, PlannerCaps]:
+    return cast(EnvCaps, env.caps), cast(PlannerCaps, planner.caps)
+
+
 def _needs_llm(env: Spec, planner: Spec, llms: list[str]) -> str | None:
-    if planner.flags.get("needs_llm", True) and not llms:
+    if _caps(env, planner)[1].needs_llm and not llms:
         return f"{planner.id} needs an LLM and the spec lists none under `llms`"
     return None
 
 
 def _partial_obs(env: Spec, planner: Spec, llms: list[str]) -> str | None:
-    # `partial_obs` on a planner means it *uses* per-agent views, which a fully observed env
-    # serves with the global view (RoCo's dialog runs on Sweep Floor); only `requires_*` skips.
-    if planner.flags.get("requires_partial_obs") and env.flags.get("partial_obs") is False:
+    # `uses_partial_obs` (a planner that plans from per-agent views) never skips: a fully
+    # observed env serves the global view (RoCo's dialog runs on Sweep Floor); `requires_*` do.
+    e, p = _caps(env, planner)
+    if p.requires_partial_obs and e.partial_obs is False:
         return f"{planner.id} needs per-agent partial views; {env.id} is fully observed"
-    if planner.flags.get("requires_full_obs") and env.flags.get("partial_obs") is True:
+    if p.requires_full_obs and e.partial_obs is True:
         return f"{planner.id} needs the full state; {env.id} is partially observed"
     return None
 
 
 def _critic(env: Spec, planner: Spec, llms: list[str]) -> str | None:
-    if planner.flags.get("needs_critic") and env.flags.get("critic") is False:
+    e, p = _caps(env, planner)
+    if p.needs_critic and not e.critic:
         return f"{planner.id} needs an advantage critic; {env.id} declares none can be trained"
     return None
 
 
 def _family(env: Spec, planner: Spec, llms: list[str]) -> str | None:
-    families = planner.flags.get("env_families")
+    families = _caps(env, planner)[1].env_families
     if families and env.family not in families:
         return f"{planner.id} supports env families {', '.join(families)}, not {env.family}"
     return None
 
 
 def _agents(env: Spec, planner: Spec, llms: list[str]) -> str | None:
-    limit, agents = planner.flags.get("max_agents"), env.flags.get("agents")
+    e, p = _caps(env, planner)
+    limit, agents = p.max_agents, e.agents
     if limit is not None and agents is not None and agents > limit:
         return f"{planner.id} handles at most {limit} agents; {env.id} has {agents}"
     return None
 
 
 def _mode(env: Spec, planner: Spec, llms: list[str]) -> str | None:
-    modes, mode = env.flags.get("modes"), planner.flags.get("mode")
-    if modes and mode and mode not in modes:
-        return f"{planner.id} plans in {mode} mode; {env.id} supports {', '.join(modes)}"
+    e, p = _caps(env, planner)
+    if e.modes and p.mode not in e.modes:
+        return f"{planner.id} plans in {p.mode} mode; {env.id} supports {', '.join(e.modes)}"
     return None
 
 
@@ -101,7 +110,7 @@ class Plan:
             "cells": [{"env": c.env, "planner": c.planner, "llm": c.llm} for c in self.cells],
             "skipped": self.skipped,
             "episodes": len(self.tasks),
-            "specs": self.specs,  # what each id was (flags, defaults, providing package)
+            "specs": self.specs,  # what each id was (caps, defaults, providing package)
         }
 
 
@@ -128,7 +137,7 @@ def expand(spec: MatrixSpec, source: str = "<spec>") -> Plan:
             if reason:
                 skipped.append({"env": env_spec.id, "planner": planner_spec.id, "reason": reason})
                 continue
-            needs_llm = planner_spec.flags.get("needs_llm", True)
+            needs_llm = cast(PlannerCaps, planner_spec.caps).needs_llm
             for llm in spec.llms if needs_llm else [NO_LLM]:
                 cell = Cell(env_spec.id, planner_spec.id, llm, env_entry.kwargs,
                             planner_entry.kwargs)

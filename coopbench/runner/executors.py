@@ -71,7 +71,7 @@ def _model(task: EpisodeTask, ctx: WorkerContext) -> Any:
     from coopbench import llm as llm_layer
     from coopbench import planners
 
-    if not planners.registry.spec(task.planner_id).flags.get("needs_llm", True):
+    if not planners.registry.spec(task.planner_id).caps.needs_llm:
         return None
     key = (task.llm_spec, ctx.run_dir, ctx.llm_cache)
     if key not in _MODELS:

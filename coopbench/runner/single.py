@@ -101,7 +101,7 @@ class EpisodeTask:
 
 def build_llm(planner_id: str, llm_spec: str, store: RunStore | None) -> Any:
     """The LLM for a planner that needs one (imported lazily: most tests never load a model)."""
-    if not planners.registry.spec(planner_id).flags.get("needs_llm", True):
+    if not planners.registry.spec(planner_id).caps.needs_llm:
         return None
     from coopbench import llm as llm_layer
 

@@ -7,11 +7,13 @@ skills), `<name>-read-v0` (ReAd, primitive), `<name>-read-skills-v0` (ReAd, skil
 
 from __future__ import annotations
 
+from coopbench.core.caps import EnvCaps
 from coopbench.core.registry import Registry
 from coopbench.envs.overcooked.layouts import CLASSIC_LAYOUTS, READ_CAPS
 
 ENTRY = "coopbench.envs.overcooked.env:OvercookedEnv"
-FLAGS = {"agents": 2, "partial_obs": False, "text_obs": True, "family": "overcooked"}
+# both cooks see the whole kitchen; setting and action level are kwargs, not capabilities
+CAPS = EnvCaps(agents=2, partial_obs=False)
 
 
 def register(registry: Registry) -> None:
@@ -31,13 +33,13 @@ def register(registry: Registry) -> None:
         for suffix, setting, level, text in variants:
             registry.register(
                 f"overcooked/{name}{suffix}-v0", ENTRY, description=text,
-                flags={**FLAGS, "setting": setting, "action_level": level},
+                caps=CAPS,
                 layout=layout, setting=setting, action_level=level,
             )
     registry.register(
         "overcooked/layout-v0", ENTRY,
         description="Overcooked-AI on any shipped two-player layout (layout=<name>, "
                     "setting=classic|read, action_level=primitive|skills)",
-        flags={**FLAGS, "setting": "classic", "action_level": "primitive"},
+        caps=CAPS,
         setting="classic", action_level="primitive",
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from coopbench.core.caps import EnvCaps
 from coopbench.core.registry import Registry
 
 SWEEP = {
@@ -27,7 +28,7 @@ def register(registry: Registry) -> None:
             f"roco/sweep-{level}-v0",
             "coopbench.envs.roco.sweep:SweepFloorEnv",
             description=f"Sweep Floor (pymunk 2D): broom and dustpan clear {what}.",
-            flags={"agents": 2, "partial_obs": False, "family": "roco", "task": "sweep"},
+            caps=EnvCaps(agents=2, partial_obs=False, task="sweep"),
             level=level,
             **defaults,
         )
@@ -36,7 +37,7 @@ def register(registry: Registry) -> None:
             f"roco/sandwich-{level}-v0",
             "coopbench.envs.roco.sandwich:MakeSandwichEnv",
             description=f"Make Sandwich (pymunk 2D): two arms stack a {items}-item recipe.",
-            flags={"agents": 2, "partial_obs": True, "family": "roco", "task": "sandwich"},
+            caps=EnvCaps(agents=2, partial_obs=True, task="sandwich"),
             level=level,
             **defaults,
         )
@@ -48,7 +49,7 @@ def register(registry: Registry) -> None:
                 f"Sort Cubes (pymunk 2D): three arms hand cubes to their panels "
                 f"(summed distance {distance} panels)."
             ),
-            flags={"agents": 3, "partial_obs": True, "family": "roco", "task": "sort"},
+            caps=EnvCaps(agents=3, partial_obs=True, task="sort"),
             level=level,
             **defaults,
         )

@@ -10,7 +10,7 @@ def register_envs(registry):
         "meetgrid/meet-v0",
         "coopbench_meetgrid.env:MeetGridEnv",
         description="Two agents on a 5x5 grid must stand on the same cell (example plug-in).",
-        flags={"agents": 2, "partial_obs": False},
+        caps={"agents": 2, "partial_obs": False},
         size=5,
     )
 
@@ -20,5 +20,5 @@ def register_planners(registry):
         "meetgrid/walker-v0",
         "coopbench_meetgrid.planner:WalkerPlanner",
         description="Alice walks to Bob while Bob waits (example plug-in, no LLM).",
-        flags={"needs_llm": False, "needs_critic": False, "mode": "joint"},
+        caps={"needs_llm": False, "needs_critic": False, "mode": "joint"},
     )

@@ -7,7 +7,7 @@ from coopbench.planners import Planner
 
 
 class WalkerPlanner(Planner):
-    needs_llm = False
+    """Registered with `caps={"needs_llm": False, ...}` (see __init__.py): no LLM."""
 
     def act(self, env):
         (r, c), (tr, tc) = env.pos["Alice"], env.pos["Bob"]
