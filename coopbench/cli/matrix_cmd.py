@@ -26,7 +26,7 @@ from rich.table import Table
 from coopbench.cli._common import console, err_console
 from coopbench.cli.report_cmd import print_table, write_files
 from coopbench.core.errors import Interrupted
-from coopbench.runner.labels import algorithm_label
+from coopbench.reporting.labels import algorithm_label
 
 if TYPE_CHECKING:
     from coopbench.runner.matrix import CellStats
@@ -163,9 +163,9 @@ def matrix(
                                  help="List cells, skipped cells and what is left; run nothing."),
 ) -> None:
     """Run every cell of a matrix; finished episodes are skipped on re-run."""
+    from coopbench.reporting.summary import load_runs, summarise
     from coopbench.runner.budget import BudgetExceeded
     from coopbench.runner.matrix import budget_message, run_matrix
-    from coopbench.runner.report import load_runs, summarise
     from coopbench.runner.spec import load_spec
 
     spec = load_spec(spec_path)

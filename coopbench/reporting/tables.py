@@ -1,4 +1,4 @@
-"""Render a summary (see `report.summarise`) as rich tables, Markdown, HTML, CSV or JSON."""
+"""Render a summary (see `summary.summarise`) as rich tables, Markdown, HTML, CSV or JSON."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from coopbench.runner.labels import IDENTICAL_MARK
+from coopbench.reporting.labels import IDENTICAL_MARK
 
 FORMATS = ("table", "md", "html", "json", "csv")
 

@@ -6,8 +6,8 @@ from coopbench import envs
 from coopbench.core.types import EpisodeResult
 from coopbench.episode import run_episode
 from coopbench.planners.baseline import ExpertPlanner
-from coopbench.runner.render import markdown
-from coopbench.runner.report import RunData, summarise
+from coopbench.reporting.summary import RunData, summarise
+from coopbench.reporting.tables import markdown
 
 
 def _episodes(env_id: str, seeds: range, **kwargs) -> list[EpisodeResult]:
