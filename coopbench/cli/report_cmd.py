@@ -31,7 +31,7 @@ def print_table(summary: dict[str, Any]) -> None:
     from coopbench.reporting import tables
 
     out = console if console.is_terminal else Console(width=200, file=sys.stdout)
-    out.print(tables.rich_table(summary))
+    out.print(tables.format_rich(summary))
 
 
 def emit(summary: dict[str, Any], fmt: Format, paper: bool) -> None:
@@ -42,10 +42,10 @@ def emit(summary: dict[str, Any], fmt: Format, paper: bool) -> None:
         print_table(summary)
         return
     text = {
-        Format.md: lambda: tables.markdown(summary, paper),
-        Format.html: lambda: tables.html_page(summary, paper),
-        Format.json: lambda: tables.json_text(summary),
-        Format.csv: lambda: tables.csv_text(summary),
+        Format.md: lambda: tables.format_markdown(summary, paper),
+        Format.html: lambda: tables.format_html(summary, paper),
+        Format.json: lambda: tables.format_json(summary),
+        Format.csv: lambda: tables.format_csv(summary),
     }[fmt]()
     sys.stdout.write(text)
 
@@ -59,9 +59,9 @@ def write_files(summary: dict[str, Any], data: Any, directory: Path, paper: bool
 
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "report.md").write_text(tables.markdown(summary, paper))
-        (directory / "report.html").write_text(tables.html_page(summary, paper))
-        (directory / "summary.json").write_text(tables.json_text(summary))
+        (directory / "report.md").write_text(tables.format_markdown(summary, paper))
+        (directory / "report.html").write_text(tables.format_html(summary, paper))
+        (directory / "summary.json").write_text(tables.format_json(summary))
         write_json_atomic(directory / "marl_eval.json", marl_eval_json(data))
         plots = write_plots(summary, directory / "plots", paper)
     except OSError as exc:
