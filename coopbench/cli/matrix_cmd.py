@@ -68,7 +68,7 @@ class LiveDisplay:
             self.bar = self.progress.add_task("matrix", total=data["total"],
                                               completed=data["done"], status="")
             if not self.lines_only:
-                self.live = Live(self._render(), console=err_console, refresh_per_second=4)
+                self.live = Live(self._panel(), console=err_console, refresh_per_second=4)
                 self.live.start()
         elif kind == "episode":
             self._episode(data)
@@ -84,7 +84,7 @@ class LiveDisplay:
         self.progress.update(self.bar, advance=1,
                              status=f"success {wins}/{done}" if done else "")
         if self.live is not None:
-            self.live.update(self._render())
+            self.live.update(self._panel())
         else:
             stats = self.cells.get(group)
             if stats is not None and stats.done == stats.total:
@@ -96,7 +96,8 @@ class LiveDisplay:
         return (f"{group[0]} · {algorithm_label(group[1], group[2])}: {c.done}/{c.total} "
                 f"success {rate:.2f} queries/ep {queries:.1f}")
 
-    def _render(self) -> Group:
+    def _panel(self) -> Group:
+        """The live panel: overall progress and the most recently updated cells."""
         table = Table(box=None, header_style="bold", pad_edge=False)
         for name in ("task", "algorithm", "done", "success", "queries/ep", "errors"):
             table.add_column(name)
