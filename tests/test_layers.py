@@ -2,7 +2,9 @@
 
 core is the bottom (types, errors, registry, I/O); envs and llm sit on it and know nothing of
 planners; planners know nothing of critics (they are handed one) or the runner; critics know
-nothing of credit (credit shapes critic targets, not the reverse); nothing but the CLI imports
+nothing of credit (credit shapes critic targets, not the reverse); reporting reads what the
+runner wrote (through runner.store) and runs nothing, and neither the runner nor anything it
+runs (envs, llm, agents, planners, critics) imports reporting; nothing but the CLI imports
 the CLI.
 """
 
@@ -17,14 +19,17 @@ PACKAGE = Path(__file__).resolve().parent.parent / "coopbench"
 
 FORBIDDEN = {  # part -> parts it must not import
     "core": {"agents", "cli", "credit", "critics", "envs", "episode", "llm", "planners",
+             "reporting", "runner"},
+    "envs": {"agents", "cli", "credit", "critics", "episode", "llm", "planners", "reporting",
              "runner"},
-    "envs": {"agents", "cli", "credit", "critics", "episode", "llm", "planners", "runner"},
-    "llm": {"agents", "cli", "credit", "critics", "envs", "episode", "planners", "runner"},
-    "planners": {"cli", "credit", "critics", "episode", "runner"},
-    "agents": {"cli", "credit", "critics", "planners", "runner"},
-    "critics": {"cli", "credit", "runner"},
+    "llm": {"agents", "cli", "credit", "critics", "envs", "episode", "planners", "reporting",
+            "runner"},
+    "planners": {"cli", "credit", "critics", "episode", "reporting", "runner"},
+    "agents": {"cli", "credit", "critics", "planners", "reporting", "runner"},
+    "critics": {"cli", "credit", "reporting", "runner"},
     "credit": {"cli"},
-    "runner": {"cli"},
+    "runner": {"cli", "reporting"},
+    "reporting": {"agents", "cli", "credit", "critics", "envs", "episode", "llm", "planners"},
 }
 
 
@@ -62,3 +67,12 @@ def test_the_scan_sees_lazy_and_from_imports(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text("def f():\n    from coopbench import runner\n    import coopbench.cli.run\n")
     assert imports_of(sample) == {"runner", "cli"}
+
+
+def test_the_runner_may_not_import_reporting(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("from coopbench.reporting.summary import summarise\n"
+                      "def f():\n    from coopbench import reporting\n")
+    assert imports_of(sample) & FORBIDDEN["runner"] == {"reporting"}
+    for part in ("core", "envs", "llm", "agents", "planners", "critics"):
+        assert "reporting" in FORBIDDEN[part]

@@ -13,8 +13,8 @@ from coopbench import envs, planners
 from coopbench.cli import app
 from coopbench.core.errors import CoopbenchError
 from coopbench.core.types import EpisodeResult
+from coopbench.reporting.summary import load_runs, marl_eval_json, summarise
 from coopbench.runner.matrix import run_matrix
-from coopbench.runner.report import load_runs, marl_eval_json, summarise
 from coopbench.runner.spec import parse_spec
 from coopbench.runner.store import RunStore
 

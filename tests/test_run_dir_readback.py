@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from coopbench.cli import main
 from coopbench.core.errors import CoopbenchError
 from coopbench.core.io import parse_line
+from coopbench.reporting.summary import load_runs, summarise
 from coopbench.runner import readback
-from coopbench.runner.report import load_runs, summarise
 from coopbench.runner.store import RunStore
 
 SPEC = """\

@@ -20,7 +20,7 @@ from coopbench.cli import main
 from coopbench.core.errors import StorageFull
 from coopbench.core.io import append_jsonl
 from coopbench.llm.calllog import CallLog
-from coopbench.runner.report import load_runs, summarise
+from coopbench.reporting.summary import load_runs, summarise
 from coopbench.runner.store import RunStore
 
 SPEC = """\

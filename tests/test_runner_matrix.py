@@ -14,8 +14,8 @@ import pytest
 
 from coopbench.core.errors import ConfigError, CoopbenchError
 from coopbench.core.io import read_jsonl
+from coopbench.reporting.summary import load_runs, summarise
 from coopbench.runner.matrix import dry_run, run_matrix
-from coopbench.runner.report import load_runs, summarise
 from coopbench.runner.spec import load_spec, parse_spec
 from coopbench.runner.store import RunStore
 

@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from coopbench.reporting.summary import load_runs, summarise
 from coopbench.runner.matrix import run_matrix
-from coopbench.runner.report import load_runs, summarise
 from coopbench.runner.spec import parse_spec
 
 

@@ -27,7 +27,7 @@ from coopbench.cli._common import console, err_console
 from coopbench.cli.kwargs import STRICT_CRITIC_OPTION
 from coopbench.cli.report_cmd import print_table, write_files
 from coopbench.core.errors import Interrupted
-from coopbench.runner.labels import algorithm_label
+from coopbench.reporting.labels import algorithm_label
 
 if TYPE_CHECKING:
     from coopbench.runner.matrix import CellStats
@@ -69,7 +69,7 @@ class LiveDisplay:
             self.bar = self.progress.add_task("matrix", total=data["total"],
                                               completed=data["done"], status="")
             if not self.lines_only:
-                self.live = Live(self._render(), console=err_console, refresh_per_second=4)
+                self.live = Live(self._panel(), console=err_console, refresh_per_second=4)
                 self.live.start()
         elif kind == "episode":
             self._episode(data)
@@ -85,7 +85,7 @@ class LiveDisplay:
         self.progress.update(self.bar, advance=1,
                              status=f"success {wins}/{done}" if done else "")
         if self.live is not None:
-            self.live.update(self._render())
+            self.live.update(self._panel())
         else:
             stats = self.cells.get(group)
             if stats is not None and stats.done == stats.total:
@@ -97,7 +97,8 @@ class LiveDisplay:
         return (f"{group[0]} · {algorithm_label(group[1], group[2])}: {c.done}/{c.total} "
                 f"success {rate:.2f} queries/ep {queries:.1f}")
 
-    def _render(self) -> Group:
+    def _panel(self) -> Group:
+        """The live panel: overall progress and the most recently updated cells."""
         table = Table(box=None, header_style="bold", pad_edge=False)
         for name in ("task", "algorithm", "done", "success", "queries/ep", "errors"):
             table.add_column(name)
@@ -165,9 +166,9 @@ def matrix(
     strict_critic: bool = STRICT_CRITIC_OPTION,
 ) -> None:
     """Run every cell of a matrix; finished episodes are skipped on re-run."""
+    from coopbench.reporting.summary import load_runs, summarise
     from coopbench.runner.budget import BudgetExceeded
     from coopbench.runner.matrix import budget_message, run_matrix
-    from coopbench.runner.report import load_runs, summarise
     from coopbench.runner.spec import load_spec
 
     spec = load_spec(spec_path)

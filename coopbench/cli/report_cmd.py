@@ -28,24 +28,24 @@ class Format(str, Enum):
 
 def print_table(summary: dict[str, Any]) -> None:
     """Rich tables; unwrapped (200 columns) when stdout is a file or pipe, e.g. a log."""
-    from coopbench.runner import render
+    from coopbench.reporting import tables
 
     out = console if console.is_terminal else Console(width=200, file=sys.stdout)
-    out.print(render.rich_table(summary))
+    out.print(tables.format_rich(summary))
 
 
 def emit(summary: dict[str, Any], fmt: Format, paper: bool) -> None:
     """Print `summary` to stdout in `fmt` (plain text for every format but `table`)."""
-    from coopbench.runner import render
+    from coopbench.reporting import tables
 
     if fmt is Format.table:
         print_table(summary)
         return
     text = {
-        Format.md: lambda: render.markdown(summary, paper),
-        Format.html: lambda: render.html_page(summary, paper),
-        Format.json: lambda: render.json_text(summary),
-        Format.csv: lambda: render.csv_text(summary),
+        Format.md: lambda: tables.format_markdown(summary, paper),
+        Format.html: lambda: tables.format_html(summary, paper),
+        Format.json: lambda: tables.format_json(summary),
+        Format.csv: lambda: tables.format_csv(summary),
     }[fmt]()
     sys.stdout.write(text)
 
@@ -53,15 +53,15 @@ def emit(summary: dict[str, Any], fmt: Format, paper: bool) -> None:
 def write_files(summary: dict[str, Any], data: Any, directory: Path, paper: bool) -> list[Path]:
     """report.md, report.html, summary.json, marl_eval.json and plots/*.png into `directory`."""
     from coopbench.core.io import write_json_atomic
-    from coopbench.runner import render
-    from coopbench.runner.plots import write_plots
-    from coopbench.runner.report import marl_eval_json
+    from coopbench.reporting import tables
+    from coopbench.reporting.plots import write_plots
+    from coopbench.reporting.summary import marl_eval_json
 
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "report.md").write_text(render.markdown(summary, paper))
-        (directory / "report.html").write_text(render.html_page(summary, paper))
-        (directory / "summary.json").write_text(render.json_text(summary))
+        (directory / "report.md").write_text(tables.format_markdown(summary, paper))
+        (directory / "report.html").write_text(tables.format_html(summary, paper))
+        (directory / "summary.json").write_text(tables.format_json(summary))
         write_json_atomic(directory / "marl_eval.json", marl_eval_json(data))
         plots = write_plots(summary, directory / "plots", paper)
     except OSError as exc:
@@ -84,7 +84,7 @@ def report(
     Given a `coopbench credit train` directory, it reports and plots the learning curves.
     """
     from coopbench.credit.curves import is_training_run
-    from coopbench.runner.report import load_runs, summarise
+    from coopbench.reporting.summary import load_runs, summarise
 
     if is_training_run(run_dir):
         report_training(run_dir, fmt, files)
@@ -144,7 +144,7 @@ def compare(
     ),
 ) -> None:
     """Compare planners across several run directories (cells must not overlap)."""
-    from coopbench.runner.report import load_runs, summarise
+    from coopbench.reporting.summary import load_runs, summarise
 
     data = load_runs(list(run_dirs))
     summary = summarise(data)

@@ -6,8 +6,8 @@ from coopbench import envs
 from coopbench.core.types import EpisodeResult
 from coopbench.episode import run_episode
 from coopbench.planners.baseline import ExpertPlanner
-from coopbench.runner.render import markdown
-from coopbench.runner.report import RunData, summarise
+from coopbench.reporting.summary import RunData, summarise
+from coopbench.reporting.tables import format_markdown
 
 
 def _episodes(env_id: str, seeds: range, **kwargs) -> list[EpisodeResult]:
@@ -28,7 +28,7 @@ def test_a_cell_of_identical_episodes_is_flagged():
     note = ("≡ roco/sort-level1-v0 × baseline/expert-v0: 3 episodes identical: seeds may not "
             "vary the episode")
     assert note in summary["notes"]
-    text = markdown(summary)
+    text = format_markdown(summary)
     assert f"> {note}" in text
     assert "| roco/sort-level1-v0 | baseline/expert-v0 | 3 ≡ |" in text
     assert "| roco/sort-level2-v0 | baseline/expert-v0 | 3 |" in text

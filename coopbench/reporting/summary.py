@@ -23,8 +23,8 @@ import numpy as np
 
 from coopbench.core.errors import CoopbenchError
 from coopbench.core.types import EpisodeResult
-from coopbench.runner import stats
-from coopbench.runner.labels import IDENTICAL_MARK, SIM_NOTE, algorithm_label, is_simulated
+from coopbench.reporting import stats
+from coopbench.reporting.labels import IDENTICAL_MARK, SIM_NOTE, algorithm_label, is_simulated
 from coopbench.runner.store import RunStore
 
 BOOTSTRAP_REPS = 5000

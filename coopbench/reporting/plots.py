@@ -21,8 +21,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from coopbench.runner.labels import SIM_MARK  # noqa: E402
-from coopbench.runner.render import paper_grid  # noqa: E402
+from coopbench.reporting.labels import SIM_MARK  # noqa: E402
+from coopbench.reporting.tables import paper_grid  # noqa: E402
 
 
 def _title(summary: dict[str, Any], text: str) -> str:

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from coopbench.runner import stats
+from coopbench.reporting import stats
 
 
 def test_wilson_matches_the_formula_and_is_sane_at_the_edges():

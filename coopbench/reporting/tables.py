@@ -1,4 +1,9 @@
-"""Render a summary (see `report.summarise`) as rich tables, Markdown, HTML, CSV or JSON."""
+"""Format a summary (see `summary.summarise`) as rich tables, Markdown, HTML, CSV or JSON.
+
+The public functions are `format_*` (a whole report in one format) and `paper_grid` (the
+cells of the paper layout, which plots.py draws too). Nothing here is called "render": in
+coopbench that word means drawing an env frame (`env.render()`, `core/animation.py`).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from coopbench.runner.labels import IDENTICAL_MARK
+from coopbench.reporting.labels import IDENTICAL_MARK
 
 FORMATS = ("table", "md", "html", "json", "csv")
 
@@ -91,7 +96,7 @@ def _skipped_lines(summary: dict[str, Any]) -> list[str]:
     return [f"skipped {s['env']} × {s['planner']}: {s['reason']}" for s in summary["skipped"]]
 
 
-def rich_table(summary: dict[str, Any]) -> Group:
+def format_rich(summary: dict[str, Any]) -> Group:
     parts: list[Any] = []
     for line in summary["notes"] + _status_lines(summary):
         parts.append(Text(line, style="yellow"))  # Text: never parsed as markup
@@ -109,7 +114,7 @@ def rich_table(summary: dict[str, Any]) -> Group:
     return Group(*parts)
 
 
-def markdown(summary: dict[str, Any], paper: bool = False) -> str:
+def format_markdown(summary: dict[str, Any], paper: bool = False) -> str:
     names = ", ".join(r["name"] for r in summary["runs"])
     out = [f"# Results: {names}", ""]
     for line in summary["notes"] + _status_lines(summary):
@@ -123,7 +128,8 @@ def markdown(summary: dict[str, Any], paper: bool = False) -> str:
                 for r in rows]
         out.append("")
     if paper:
-        out += ["## Paper layout (SR / NQ / ES per task)", "", paper_markdown(summary), ""]
+        out += ["## Paper layout (SR / NQ / ES per task)", "", format_paper_markdown(summary),
+                ""]
     if summary["skipped"]:
         out += ["## Skipped cells", ""] + [f"- {line}" for line in _skipped_lines(summary)] + [""]
     out += ["## Statistics", ""] + [f"- {k}: {v}" for k, v in summary["statistics"].items()]
@@ -154,14 +160,14 @@ def paper_grid(summary: dict[str, Any]) -> tuple[list[str], list[str], list[list
     return tasks + ["Avg"], algos, grid + [avg]
 
 
-def paper_markdown(summary: dict[str, Any]) -> str:
+def format_paper_markdown(summary: dict[str, Any]) -> str:
     tasks, algos, grid = paper_grid(summary)
     lines = ["| Task | " + " | ".join(algos) + " |", "|---|" + "---|" * len(algos)]
     lines += [f"| {t} | " + " | ".join(row) + " |" for t, row in zip(tasks, grid, strict=True)]
     return "\n".join(lines)
 
 
-def html_page(summary: dict[str, Any], paper: bool = False) -> str:
+def format_html(summary: dict[str, Any], paper: bool = False) -> str:
     esc = html.escape
     names = ", ".join(r["name"] for r in summary["runs"])
     out = ["<!doctype html><html><head><meta charset='utf-8'>",
@@ -194,7 +200,7 @@ def html_page(summary: dict[str, Any], paper: bool = False) -> str:
     return "\n".join(out) + "\n"
 
 
-def csv_text(summary: dict[str, Any]) -> str:
+def format_csv(summary: dict[str, Any]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["env", "planner", "llm", "simulated", "seeds", "episodes", "errors",
@@ -222,5 +228,5 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def json_text(summary: dict[str, Any]) -> str:
+def format_json(summary: dict[str, Any]) -> str:
     return json.dumps(_finite(summary), indent=2, sort_keys=True, default=str) + "\n"
