@@ -120,3 +120,15 @@ def test_cli_collect_train_eval(meetgrid, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["critic", "eval", "--critic", str(tmp_path / "missing.pt")])
     assert exit_.value.code == 2
+
+
+def test_oracle_acceptance_is_the_ceiling_of_expert_acceptance(meetgrid, critic_path):
+    """With true returns the meetgrid expert (optimal) is never beaten by a random plan, so
+    its plan is truly acceptable at every state; the critic's acceptance can only be lower."""
+    env = envs.make(ENV)
+    env.reset(seed=0)
+    critic = Critic.load(critic_path, env)
+    report = evaluate(critic, EvalConfig(ENV, states=30, oracle=True))
+    assert report.oracle_acceptance == 1.0
+    assert 0.0 <= report.expert_acceptance <= 1.0
+    assert evaluate(critic, EvalConfig(ENV, states=5)).oracle_acceptance is None

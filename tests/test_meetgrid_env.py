@@ -55,3 +55,23 @@ def test_episode_truncates_at_the_step_cap(env):
         _, _, terms, truncs, _ = env.step({a: env.wait_action(a) for a in env.agents})
         steps += 1
     assert steps == env.max_steps and truncs["Alice"] and not terms["Alice"]
+
+
+@pytest.mark.parametrize("size", [2, 5, 6, 7])
+def test_the_expert_meets_in_the_fewest_steps_from_every_pair_of_cells(meetgrid, size):
+    """It used to swap rows forever when the agents were one row apart (size 6 from the
+    start, or any detour leaving an odd row gap)."""
+    env = envs.make("meetgrid/meet-v0", size=size, max_steps=4 * size)
+    cells = [(r, c) for r in range(size) for c in range(size)]
+    for alice in cells:
+        for bob in cells:
+            if alice == bob:
+                continue
+            env.reset(seed=0)
+            env.pos = {"Alice": alice, "Bob": bob}
+            steps = 0
+            while env.agents:
+                env.step(env.expert_joint())
+                steps += 1
+            gap = abs(alice[0] - bob[0]) + abs(alice[1] - bob[1])
+            assert env.success() and steps == (gap + 1) // 2, (alice, bob, steps)

@@ -155,6 +155,15 @@ def test_appends_cut_a_partial_line_back_off(tmp_path, monkeypatch):
         CallLog(tmp_path / "llm_calls.jsonl").append({"call": 1})
 
 
+def test_the_call_log_cuts_a_partial_line_back_off(tmp_path, monkeypatch):
+    log = CallLog(tmp_path / "llm_calls.jsonl")
+    log.append({"call": 1})
+    FullDisk(monkeypatch, tmp_path, room=7)  # a short write of 7 bytes, then ENOSPC
+    with pytest.raises(StorageFull, match=r"llm_calls.jsonl: No space left"):
+        log.append({"call": 2, "reply": "a line longer than the room that is left"})
+    assert log.path.read_bytes() == b'{"call": 1}\n'
+
+
 def _can_mount_tmpfs(where: Path) -> bool:
     if os.geteuid() != 0 or not shutil.which("mount"):
         return False

@@ -66,7 +66,7 @@ def make_collection_env(cfg: CollectConfig):
     """
     env = envs.make(cfg.env_id, **cfg.env_kwargs)
     base_cap = env.max_steps
-    if cfg.horizon_scale > 1 and "max_steps" not in cfg.env_kwargs:
+    if cfg.horizon_scale > 1:  # stretched from the configured cap, registered or given
         factory = load_entry_point(envs.registry.spec(cfg.env_id).entry_point)
         try:
             takes = "max_steps" in inspect.signature(factory).parameters

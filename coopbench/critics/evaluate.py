@@ -42,6 +42,8 @@ class EvalReport:
     expert_truly_better: float | None = None  # oracle: P(true G(expert) > true G(random))
     agreement: float | None = None  # oracle: P(critic orders the pair as the true returns do)
     expert_acceptance: float = 0.0  # P(Q(s, expert) >= best of `rivals` random plans - margin)
+    oracle_acceptance: float | None = None  # oracle: the same with true returns (the ceiling
+    #   of expert_acceptance: where a random plan is truly better, no critic should accept)
 
     def to_json(self) -> dict:
         return self.__dict__.copy()
@@ -78,7 +80,7 @@ def evaluate(critic: Critic, cfg: EvalConfig) -> EvalReport:
     rng = np.random.default_rng(cfg.seed)
     wins = gaps = n = accepted = 0
     margin = cfg.accept_margin * critic.return_scale
-    truly = agree = decided = 0
+    truly = agree = decided = truly_accepted = 0
     prefix_wins = {a: 0 for a in critic.agents}
     prefix_n = {a: 0 for a in critic.agents}
     episode = 0
@@ -100,6 +102,10 @@ def evaluate(critic: Critic, cfg: EvalConfig) -> EvalReport:
                     wins += int(q_exp > q_rnd)
                     rivals = [_random_joint(env, rng) for _ in range(cfg.rivals)]
                     accepted += int(q_exp >= float(np.max(critic.q_many(feats, rivals))) - margin)
+                    if cfg.oracle:
+                        g_best = max(true_return(env, r, critic.gamma) for r in rivals)
+                        truly_accepted += int(true_return(env, expert, critic.gamma)
+                                              >= g_best - margin)
                     gaps += float(q_exp - q_rnd)
                     n += 1
                     if cfg.oracle:
@@ -140,4 +146,5 @@ def evaluate(critic: Critic, cfg: EvalConfig) -> EvalReport:
         expert_acceptance=accepted / max(n, 1),
         expert_truly_better=truly / max(n, 1) if cfg.oracle else None,
         agreement=agree / max(decided, 1) if cfg.oracle else None,
+        oracle_acceptance=truly_accepted / max(n, 1) if cfg.oracle else None,
     )

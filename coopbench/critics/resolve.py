@@ -7,11 +7,16 @@ expert + random-reset dataset on exactly the env's configuration and trains one 
 stderr; cached for next time). `critic="train"` always trains anew; anything else is a
 checkpoint path.
 
+On-demand training follows `ON_DEMAND` (data and ensemble sizes, seed) on the CPU with one
+thread, so the same configuration trains the same critic on any machine as long as every
+network's early stopping ends its training inside `train_seconds` (said on stderr when the
+budget cut it short instead).
+
 The cache key is everything that changes what a critic means: the env id, its kwargs in the
-runner's canonical JSON form, the action vocabulary, the features and reward versions and the
-network layout. After on-demand training the critic's quality is measured on held-out states
-(`quality`); below `MIN_JOINT_RANK` / `MIN_EXPERT_ACCEPTANCE` it warns in one line, or with
-`strict` refuses the critic.
+runner's canonical JSON form, the action vocabulary, the features and reward versions, the
+network layout and the on-demand recipe. After on-demand training the critic's quality is
+measured on held-out states (`quality`); below `MIN_JOINT_RANK` / `MIN_EXPERT_ACCEPTANCE` it
+warns in one line, or with `strict` refuses the critic.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +38,20 @@ PRETRAINED = Path(__file__).resolve().parent / "pretrained"
 MIN_JOINT_RANK = 0.6  # expert's plan above a random one on held-out states
 MIN_EXPERT_ACCEPTANCE = 0.5  # expert's plan within ReAd's margin of the best random rival
 QUALITY_STATES = 100
+
+
+@dataclass(frozen=True)
+class OnDemand:
+    """How ReAd trains a critic when none exists (part of the cache key: a change retrains)."""
+
+    expert_episodes: int = 20
+    reset_episodes: int = 40
+    branch: float = 0.3  # counterfactual rows per step (see dataset.py)
+    ensemble: int = 3  # networks averaged: fewer random plans wrongly scored above the expert's
+    seed: int = 0
+
+
+ON_DEMAND = OnDemand()
 
 
 class CriticQualityError(CoopbenchError):
@@ -57,6 +76,7 @@ def config_key(env: Any) -> str:
         "features": str(env.features_version),
         "reward": str(getattr(env, "reward_version", "1")),
         "layout": FORMAT.rsplit("/", 1)[1],
+        "recipe": asdict(ON_DEMAND),
     }
     return json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
 
@@ -105,7 +125,8 @@ def judge(figures: dict[str, Any], env_id: str, strict: bool) -> None:
     print(f"coopbench: warning: {line}", file=sys.stderr)
 
 
-def train_on_demand(env: Any, out: Path, seconds: float) -> Critic:
+def train_on_demand(env: Any, out: Path, seconds: float, recipe: OnDemand = ON_DEMAND) -> Critic:
+    """Collect `recipe`'s data on exactly `env`'s configuration and train a critic into `out`."""
     from coopbench.critics.dataset import CollectConfig, collect
     from coopbench.critics.train import TrainConfig, train
 
@@ -115,14 +136,23 @@ def train_on_demand(env: Any, out: Path, seconds: float) -> Critic:
         f"collecting expert + random-reset data and training one (<= {seconds:.0f} s) into {out}",
         file=sys.stderr,
     )
-    data = collect(CollectConfig(env.spec.id, expert_episodes=20, reset_episodes=40,
-                                 env_kwargs=kwargs))
-    critic, report = train(data, TrainConfig(max_seconds=seconds), out)
+    data = collect(CollectConfig(env.spec.id, expert_episodes=recipe.expert_episodes,
+                                 reset_episodes=recipe.reset_episodes, branch=recipe.branch,
+                                 seed=recipe.seed, env_kwargs=kwargs))
+    critic, report = train(data, TrainConfig(max_seconds=seconds, ensemble=recipe.ensemble,
+                                             device="cpu", threads=1, seed=recipe.seed), out)
     print(
         f"coopbench: critic trained on {report.device} in {report.seconds:.0f} s "
-        f"(val loss {report.val_loss:.4f})",
+        f"({recipe.ensemble} networks, {len(data)} transitions; val loss {report.val_loss:.4f})",
         file=sys.stderr,
     )
+    if report.stopped == "time":
+        print(
+            f"coopbench: warning: critic training for {env.spec.id} stopped at its {seconds:.0f} s "
+            "budget before the validation loss stopped improving, so another machine may train "
+            "a different critic; raise the planner's train_seconds for a reproducible one",
+            file=sys.stderr,
+        )
     return critic
 
 

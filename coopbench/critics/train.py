@@ -72,7 +72,7 @@ class TrainReport:
     val_loss: float
     seconds: float
     samples_per_s: float
-    stopped: str  # "early" | "epochs" | "time"
+    stopped: str  # "early" | "epochs" | "time" (any member cut by the wall-clock budget)
 
 
 def prefix_rows(actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -226,6 +226,7 @@ def train(
         "device": str(device),
         "stopped": first["stopped"],
         "members": len(nets),
+        "time_capped": sum(o["stopped"] == "time" for o in outcomes),
     }
     path = save_checkpoint(out, nets, meta)
     report = TrainReport(
@@ -238,7 +239,7 @@ def train(
         meta["training"]["val_loss"],
         seconds,
         seen / max(seconds, 1e-9),
-        first["stopped"],
+        "time" if any(o["stopped"] == "time" for o in outcomes) else first["stopped"],
     )
     return Critic([n.cpu() for n in nets], meta, torch.device("cpu")), report
 

@@ -3,11 +3,12 @@
 Each line is written with one `write` on a file opened in append mode, so lines from
 threads and processes never interleave; a crash loses at most the line in flight. A full or
 read-only disk raises `StorageFull` (one line), so the run stops rather than carrying on
-without its log.
+without its log, and a short write is cut back off so no half line is left for the resume.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -36,8 +37,14 @@ class CallLog:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
                 try:
-                    if os.write(fd, data) < len(data):  # only a filling disk writes short
-                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    start = os.fstat(fd).st_size
+                    try:
+                        if os.write(fd, data) < len(data):  # only a filling disk writes short
+                            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    except OSError:  # cut the partial line back off, as core.io does
+                        with contextlib.suppress(OSError):
+                            os.ftruncate(fd, start)
+                        raise
                 finally:
                     os.close(fd)
             except OSError as exc:

@@ -93,18 +93,23 @@ class MeetGridEnv(VocabularyEnv):
         self.pos = dict(state)
 
     def expert_joint(self):
+        """Both close the gap by one cell a step (the fewest steps there are), never swapping."""
         (ar, ac), (br, bc) = self.pos["Alice"], self.pos["Bob"]
+        rows, cols = abs(ar - br), abs(ac - bc)
+        alice = "rows" if rows else "cols"
+        bob = "rows" if rows >= 2 or (rows == 1 and not cols) else "cols"
+        if rows + cols == 1:
+            bob = "wait"  # adjacent: one steps, the other waits
         joint = {}
-        for agent, (r, c), (tr, tc) in (("Alice", (ar, ac), (br, bc)), ("Bob", (br, bc), (ar, ac))):
-            if r != tr:
+        for agent, axis, (r, c), (tr, tc) in (("Alice", alice, (ar, ac), (br, bc)),
+                                              ("Bob", bob, (br, bc), (ar, ac))):
+            if axis == "rows" and r != tr:
                 text = "move south" if tr > r else "move north"
-            elif c != tc:
+            elif axis == "cols" and c != tc:
                 text = "move east" if tc > c else "move west"
             else:
                 text = "wait"
             joint[agent] = self.parse(agent, text)
-        if (ar, ac) != (br, bc) and abs(ar - br) + abs(ac - bc) == 1:
-            joint["Bob"] = self.wait_action("Bob")  # adjacent: one steps, the other waits
         return joint
 
     def render(self):
