@@ -107,3 +107,52 @@ def _tiny_training(env, out, seconds):
     data = collect(CollectConfig(env.spec.id, expert_episodes=2, reset_episodes=2))
     critic, _ = train(data, TrainConfig(epochs=2, max_seconds=5), out)
     return critic
+
+
+POOR = {"joint_rank": 0.1, "expert_acceptance": 0.0, "states": 5, "ok": False}
+
+
+def test_strict_measures_a_checkpoint_without_figures_and_refuses_a_poor_one(
+        meetgrid, critic_path, monkeypatch):
+    monkeypatch.setattr(resolve, "quality", lambda critic, env: POOR)
+    env = envs.make(ENV)
+    env.reset(seed=0)
+    found = resolve.locate(env, CriticRequest(str(critic_path)))  # not strict: not measured
+    assert found.origin == "path" and found.quality is None
+    with pytest.raises(resolve.CriticQualityError, match="is poor"):
+        resolve.locate(env, CriticRequest(str(critic_path), strict=True))
+
+
+def test_a_poor_cached_critic_warns_each_time_it_is_used(meetgrid, tmp_path, monkeypatch,
+                                                         capsys):
+    monkeypatch.setenv("COOPBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(resolve, "train_on_demand", _tiny_training)
+    monkeypatch.setattr(resolve, "quality", lambda critic, env: POOR)
+    env = envs.make(ENV)
+    env.reset(seed=0)
+    assert resolve.locate(env, CriticRequest()).origin == "trained"
+    assert "warning: critic for meetgrid/meet-v0 is poor" in capsys.readouterr().err
+    again = resolve.locate(env, CriticRequest())
+    assert again.origin == "cached" and again.quality == POOR
+    assert "warning: critic for meetgrid/meet-v0 is poor" in capsys.readouterr().err
+    with pytest.raises(resolve.CriticQualityError):  # refused, although it stays cached
+        resolve.locate(env, CriticRequest(strict=True))
+
+
+def test_every_shipped_critic_carries_its_quality_figures():
+    shipped = sorted(resolve.PRETRAINED.glob("*.pt"))
+    assert shipped
+    for pt in shipped:
+        figures = json.loads(resolve.quality_path(pt).read_text())
+        assert figures["states"] == resolve.QUALITY_STATES, pt.name
+        assert figures["ok"] == (figures["joint_rank"] >= resolve.MIN_JOINT_RANK
+                                 and figures["expert_acceptance"]
+                                 >= resolve.MIN_EXPERT_ACCEPTANCE), pt.name
+
+
+def test_a_shipped_critic_is_recorded_with_its_figures(capsys):
+    env = envs.make("roco/sort-level5-v0")
+    env.reset(seed=0)
+    found = resolve.locate(env, CriticRequest())
+    assert found.origin == "shipped" and found.quality["ok"] is True
+    assert "is poor" not in capsys.readouterr().err

@@ -131,13 +131,16 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     strict: bool = typer.Option(False, "--strict-critic", help="Exit 1 if the critic is below "
                                 "the quality floor ReAd's on-demand training uses."),
+    save: bool = typer.Option(False, "--save-quality", help="Write the figures beside the "
+                              "checkpoint (<name>.quality.json), where ReAd's checks read them."),
 ) -> None:
     """How often the critic ranks the expert's action above a random one."""
     from coopbench import envs
+    from coopbench.core.io import write_json_atomic
     from coopbench.critics.critic import Critic
     from coopbench.critics.evaluate import EvalConfig
     from coopbench.critics.evaluate import evaluate as run_eval
-    from coopbench.critics.resolve import figures_of, judge
+    from coopbench.critics.resolve import figures_of, judge, quality_path
 
     model = Critic.load(critic)
     env_id = envs.registry.spec(env).id if env else model.meta["env_id"]
@@ -159,6 +162,8 @@ def evaluate(
                 f"{report.expert_truly_better:.1%} of these states; the critic orders "
                 f"{report.agreement:.1%} of the pairs as the true returns do"
             )
+    if save:
+        write_json_atomic(quality_path(critic), figures_of(report))
     if report.joint_rank < min_rank:
         raise typer.Exit(1)
     judge(figures_of(report), env_id, strict)

@@ -179,7 +179,24 @@ def _saved_quality(checkpoint: Path) -> dict[str, Any] | None:
 
 
 def locate(env: Any, request: CriticRequest) -> ResolvedCritic:
-    """The critic `request` names for `env`: loaded, or trained on demand and checked."""
+    """The critic `request` names for `env`, loaded or trained on demand, then checked."""
+    return checked(find(env, request), env, request)
+
+
+def checked(found: ResolvedCritic, env: Any, request: CriticRequest) -> ResolvedCritic:
+    """Hold a critic to the floors. A strict request measures figures a checkpoint lacks; a
+    poor shipped, cached or trained critic warns in one line (an explicit path warns only
+    when strict: the user chose it, and workers load the runner's choice by path)."""
+    if found.quality is None and request.strict:
+        found.quality = quality(found.critic, env)
+    if found.quality is not None and (request.strict or found.origin != "path"):
+        judge(found.quality, env.spec.id if getattr(env, "spec", None) else found.checkpoint,
+              request.strict)
+    return found
+
+
+def find(env: Any, request: CriticRequest) -> ResolvedCritic:
+    """Where the critic comes from: a path, the shipped one, the cache, or training now."""
     source, device = request.source, request.device
     if source not in ("auto", "train"):
         return ResolvedCritic(Critic.load(source, env, device), str(source), "path",
@@ -200,15 +217,11 @@ def locate(env: Any, request: CriticRequest) -> ResolvedCritic:
             except CoopbenchError as exc:  # a cache is disposable: retrain rather than stop
                 print(f"coopbench: ignoring cached critic ({exc})", file=sys.stderr)
             else:
-                figures = _saved_quality(cached)
-                if request.strict and figures is not None:
-                    judge(figures, env.spec.id, request.strict)
-                return ResolvedCritic(critic, str(cached), "cached", figures)
+                return ResolvedCritic(critic, str(cached), "cached", _saved_quality(cached))
     critic = train_on_demand(env, cached, request.train_seconds)
     critic.check_env(env)
     figures = quality(critic, env)
     write_json_atomic(quality_path(cached), figures)
-    judge(figures, env.spec.id, request.strict)
     return ResolvedCritic(critic, str(cached), "trained", figures)
 
 
