@@ -49,11 +49,15 @@ def prepare_critics(
 ) -> list[dict[str, Any]]:
     """Resolve the tasks' critics, point each task at its checkpoint, return the records."""
     groups: dict[GroupKey, list[EpisodeTask]] = {}
+    requests: dict[tuple[str, str], CriticRequest | None] = {}  # one planner built per cell
     for task in tasks:
-        request = request_of(task, strict)
-        if request is not None:
+        cell = (task.planner_id, json.dumps(task.planner_kwargs or {}, sort_keys=True,
+                                            default=str))
+        if cell not in requests:
+            requests[cell] = request_of(task, strict)
+        if requests[cell] is not None:
             kwargs = json.dumps(task.env_kwargs or {}, sort_keys=True, default=str)
-            groups.setdefault((task.env_id, kwargs, request), []).append(task)
+            groups.setdefault((task.env_id, kwargs, requests[cell]), []).append(task)
     if not groups:
         return []
     if in_process:
