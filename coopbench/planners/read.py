@@ -126,7 +126,7 @@ class ReadPlanner(LLMPlanner):
         if critic is None:
             raise ConfigError(
                 f"{type(self).__name__} needs an advantage critic: resolve one with "
-                "coopbench.critics.resolve.resolve_critic(env, planner.critic_request()) and "
+                "coopbench.critics.resolve.locate(env, planner.critic_request()).critic and "
                 "pass it to reset (the runner and the CLI do)"
             )
         # scores are in return units, which differ by task (a soup is worth 20, a cube 1)
