@@ -3,12 +3,20 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+LLAMA  := $(VENV)/.llama-stamp
 export PYGAME_HIDE_SUPPORT_PROMPT := 1
 
 .PHONY: install test demo lint clean
 
-$(STAMP): pyproject.toml
+# llama-cpp-python from a wheel built for this host's CPU without AMX code (tools/llama_wheel.py),
+# cached outside the tree under a key of its build flags, so a second clone builds nothing.
+$(LLAMA): tools/llama_wheel.py pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall \
+		"$$($(PY) tools/llama_wheel.py)"
+	@touch $(LLAMA)
+
+$(STAMP): pyproject.toml $(LLAMA)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 

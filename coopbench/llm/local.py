@@ -63,12 +63,12 @@ def load_llama(path: Path, n_ctx: int | None = None) -> tuple[Any, threading.Loc
         if key not in _MODELS:
             from llama_cpp import Llama
 
-            from coopbench.llm.llama_params import without_weight_repacking
+            from coopbench.llm.llama_params import safe_weight_layout
 
             n_ctx = n_ctx or int(os.environ.get(N_CTX_ENV, "4096"))
             threads = int(os.environ.get(THREADS_ENV, "0")) or default_threads()
             try:
-                with _quiet_stderr(), without_weight_repacking():
+                with _quiet_stderr(), safe_weight_layout():
                     llama = Llama(model_path=key, n_ctx=n_ctx, n_batch=512, n_threads=threads,
                                   n_threads_batch=threads, verbose=False)
             except (ValueError, RuntimeError) as exc:
