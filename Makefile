@@ -12,8 +12,8 @@ export PYGAME_HIDE_SUPPORT_PROMPT := 1
 # cached outside the tree under a key of its build flags, so a second clone builds nothing.
 $(LLAMA): tools/llama_wheel.py pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall \
-		"$$($(PY) tools/llama_wheel.py)"
+	wheel=$$($(PY) tools/llama_wheel.py) && \
+		$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall "$$wheel"
 	@touch $(LLAMA)
 
 $(STAMP): pyproject.toml $(LLAMA)
