@@ -122,6 +122,37 @@ def cpu_model() -> str:
     return f"{name} (family {family}, model {model}), {os.cpu_count()} CPUs"
 
 
+def measure(name: str, data: Dataset, args: argparse.Namespace) -> None:
+    """One device's lines: each batch size against the plain loop, then the ensemble."""
+    device = torch.device(name)
+    batches = [int(b) for b in args.batches.split(",")]
+    print(f"\n== {device} ==")
+    for batch in batches:
+        epochs = max(1, args.epochs // 3) if batch <= 32 else args.epochs
+        runs: dict[str, Callable[[], float]] = {
+            "plain": lambda b=batch: plain_loop(data, device, b, args.seconds),
+            "ours": lambda b=batch, e=epochs: ours(data, name, b, e, args.threads),
+        }
+        if device.type == "cuda":
+            runs["eager"] = lambda b=batch, e=epochs: ours(data, name, b, e, args.threads,
+                                                           capture="off")
+        got = median_of(args.repeats, runs)
+        line = (f"batch {batch:5d}: plain loop {got['plain']:12,.0f} samples/s | coopbench "
+                f"trainer {got['ours']:12,.0f} = {got['ours'] / got['plain']:.2f} x plain "
+                f"| ReAd budget {READ_SAMPLES / got['ours']:7,.1f} s")
+        if "eager" in got:
+            line += f" | without CUDA graph {got['eager']:,.0f}"
+        print(line, flush=True)
+    if args.ensemble > 1:
+        batch = 256 if 256 in batches else batches[-1]
+        got = median_of(args.repeats, {
+            "plain": lambda: plain_loop(data, device, batch, args.seconds),
+            "ens": lambda: ours(data, name, batch, args.epochs, args.threads,
+                                ensemble=args.ensemble)})
+        print(f"ensemble of {args.ensemble}, batch {batch}: {got['ens']:,.0f} member-samples/s"
+              f" = {got['ens'] / got['plain']:.2f} x one network's plain loop", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="per reference measurement")
@@ -144,34 +175,8 @@ def main() -> None:
           f"CUDA: {torch.cuda.get_device_name(0) if cuda else 'none'}; "
           f"medians of {args.repeats} runs")
     data = synthetic(args.rows)
-    batches = [int(b) for b in args.batches.split(",")]
     for name in names[args.device]:
-        device = torch.device(name)
-        print(f"\n== {device} ==")
-        for batch in batches:
-            epochs = max(1, args.epochs // 3) if batch <= 32 else args.epochs
-            runs: dict[str, Callable[[], float]] = {
-                "plain": lambda b=batch: plain_loop(data, device, b, args.seconds),
-                "ours": lambda b=batch, e=epochs: ours(data, name, b, e, args.threads),
-            }
-            if device.type == "cuda":
-                runs["eager"] = lambda b=batch, e=epochs: ours(data, name, b, e, args.threads,
-                                                               capture="off")
-            got = median_of(args.repeats, runs)
-            line = (f"batch {batch:5d}: plain loop {got['plain']:12,.0f} samples/s | coopbench "
-                    f"trainer {got['ours']:12,.0f} = {got['ours'] / got['plain']:.2f} x plain "
-                    f"| ReAd budget {READ_SAMPLES / got['ours']:7,.1f} s")
-            if "eager" in got:
-                line += f" | without CUDA graph {got['eager']:,.0f}"
-            print(line, flush=True)
-        if args.ensemble > 1:
-            batch = 256 if 256 in batches else batches[-1]
-            got = median_of(args.repeats, {
-                "plain": lambda b=batch: plain_loop(data, device, b, args.seconds),
-                "ens": lambda b=batch: ours(data, name, b, args.epochs, args.threads,
-                                            ensemble=args.ensemble)})
-            print(f"ensemble of {args.ensemble}, batch {batch}: {got['ens']:,.0f} member-samples/s"
-                  f" = {got['ens'] / got['plain']:.2f} x one network's plain loop", flush=True)
+        measure(name, data, args)
     if args.demo_rows:
         start = time.perf_counter()
         _, report = train(synthetic(args.demo_rows, seed=1), TrainConfig(device="cpu"),

@@ -42,20 +42,21 @@ class DeviceChoice:
 
 
 def choose(requested: str, probe: Probe, explicit: Callable[[str], torch.device],
-           cuda_available: Callable[[], bool] = torch.cuda.is_available) -> DeviceChoice:
+           cuda_available: Callable[[], bool] | None = None) -> DeviceChoice:
     """`explicit(requested)` for a named device; for `auto`, the faster one by `probe`.
 
     `explicit` is the caller's parser for named devices (it owns the error messages);
-    `cuda_available` is there so the rule can be tested without a GPU.
+    `cuda_available` (default `torch.cuda.is_available`) lets the rule be tested without a GPU.
     """
     if requested != "auto":
         return DeviceChoice(explicit(requested), requested, "asked for")
-    if not cuda_available():
+    if not (cuda_available or torch.cuda.is_available)():
         return DeviceChoice(torch.device("cpu"), requested, "no CUDA device")
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    try:
-        cpu_s = float(probe(cpu))
-        cuda_s = float(probe(cuda))
+    try:  # the probes may sample: keep the run's random streams where they were
+        with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
+            cpu_s = float(probe(cpu))
+            cuda_s = float(probe(cuda))
     except (RuntimeError, AssertionError, OSError) as exc:  # CUDA init or kernel failures
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return DeviceChoice(cpu, requested, f"the CUDA probe failed ({first}); using the CPU")

@@ -310,6 +310,21 @@ def _probe(stack: QStack, cfg: TrainConfig, rows: _Rows, device: torch.device) -
     return seconds * -(-len(rows) // batch)
 
 
+def record_graph(body: Callable[[], None], warmup: int = 3) -> Callable[[], None]:
+    """`body` recorded as a CUDA graph (after `warmup` eager runs on a side stream, as
+    torch's whole-network capture recipe does); returns the graph's replay."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(warmup):
+            body()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        body()
+    return graph.replay
+
+
 class _Step:
     """One Adam step of the whole stack on row indices [E, B] (E members, B rows each).
 
@@ -323,14 +338,14 @@ class _Step:
         self.stack, self.rows, self.lr = stack, rows, lr
         self.capture = capture
         self.opt = self.optimizer()
-        self.graph: Any = None
-        self.static_idx: torch.Tensor | None = None
-        self.static_loss: torch.Tensor | None = None
+        self.replay: Callable[[], None] | None = None  # the recorded step, once recorded
+        self.static_idx = torch.zeros((), dtype=torch.long)
+        self.static_loss = torch.zeros(())
         self.recorded = 0  # graphs recorded (one more after each member leaves the stack)
 
     def optimizer(self) -> torch.optim.Optimizer:
         params = list(self.stack.parameters())
-        if self.capture:
+        if self.capture and params[0].is_cuda:  # replayable: Adam's step count on the GPU
             return torch.optim.Adam(params, lr=self.lr, capturable=True, foreach=True)
         return torch.optim.Adam(params, lr=self.lr)
 
@@ -350,15 +365,21 @@ class _Step:
         return losses.detach()
 
     def __call__(self, idx: torch.Tensor) -> torch.Tensor:
-        if self.capture and self.graph is None and self.static_idx is None:
+        if self.capture and self.replay is None:
             self._record(idx)
-        if self.graph is not None and self.static_idx is not None \
-                and idx.shape == self.static_idx.shape:
+        if self.replay is not None and idx.shape == self.static_idx.shape:
             self.static_idx.copy_(idx)
-            self.graph.replay()
-            assert self.static_loss is not None
+            self.replay()
             return self.static_loss.clone()
         return self.eager(idx)
+
+    def _body(self) -> None:
+        """The recorded step: reads `static_idx`, writes `static_loss` (fixed addresses)."""
+        self.opt.zero_grad(set_to_none=True)
+        losses = self.losses(self.static_idx)
+        losses.sum().backward()
+        self.opt.step()
+        self.static_loss.copy_(losses.detach())
 
     def _record(self, idx: torch.Tensor) -> None:
         params = list(self.stack.parameters())
@@ -366,24 +387,14 @@ class _Step:
         state = {p: {k: v.clone() for k, v in self.opt.state[p].items()}
                  for p in params if p in self.opt.state}
         self.static_idx = idx.clone()
+        self.static_loss = torch.zeros(idx.shape[0], device=idx.device)
         try:
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                for _ in range(3):
-                    self.eager(self.static_idx)
-            torch.cuda.current_stream().wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            self.opt.zero_grad(set_to_none=True)
-            with torch.cuda.graph(graph):
-                losses = self.losses(self.static_idx)
-                losses.sum().backward()
-                self.opt.step()
-            self.graph, self.static_loss = graph, losses.detach()
+            self.replay = record_graph(self._body)
             self.recorded += 1
-        except RuntimeError:  # recording unsupported here: stay eager
-            self.graph, self.capture = None, False
-            torch.cuda.synchronize()
+        except (RuntimeError, AssertionError):  # recording unsupported here: stay eager
+            self.replay, self.capture = None, False
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
         with torch.no_grad():  # undo the warm-up steps
             for p, value in zip(params, saved, strict=True):
                 p.copy_(value)
@@ -400,7 +411,7 @@ class _Step:
         states = [self.opt.state.get(p, {}) for p in old]
         self.stack.keep(keep)
         self.opt = self.optimizer()
-        self.graph = self.static_idx = self.static_loss = None
+        self.replay = None
         index = torch.tensor(keep, device=old[0].device)
         for p, st in zip(self.stack.parameters(), states, strict=True):
             if st:
