@@ -29,13 +29,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
+from coopbench.core.device import host_cpu
 from coopbench.critics.critic import build_net
 from coopbench.critics.dataset import FORMAT, Dataset
 from coopbench.critics.train import TrainConfig, train
@@ -111,17 +111,6 @@ def median_of(repeats: int, runs: dict[str, Callable[[], float]]) -> dict[str, f
     return {k: statistics.median(v) for k, v in got.items()}
 
 
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown CPU"
-    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    name = fields.get("Model name", "unknown CPU").strip()
-    family, model = fields.get("CPU family", "?").strip(), fields.get("Model", "?").strip()
-    return f"{name} (family {family}, model {model}), {os.cpu_count()} CPUs"
-
-
 def measure(name: str, data: Dataset, args: argparse.Namespace) -> None:
     """One device's lines: each batch size against the plain loop, then the ensemble."""
     device = torch.device(name)
@@ -170,7 +159,7 @@ def main() -> None:
     names = {"all": ["cpu"] + (["cuda"] if cuda else []), "cpu": ["cpu"], "cuda": ["cuda"]}
     if args.device not in names or (args.device == "cuda" and not cuda):
         parser.error(f"--device {args.device}: use cpu, all{', cuda' if cuda else ''}")
-    print(f"CPU: {cpu_model()}; load average {os.getloadavg()[0]:.1f}")
+    print(f"CPU: {host_cpu()}; load average {os.getloadavg()[0]:.1f}")
     print(f"torch {torch.__version__}, threads {args.threads}, "
           f"CUDA: {torch.cuda.get_device_name(0) if cuda else 'none'}; "
           f"medians of {args.repeats} runs")

@@ -12,6 +12,8 @@ measurements are a `DeviceChoice` that callers record in the run's files.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,3 +88,15 @@ def time_per_call(work: Callable[[], Any], device: torch.device, calls: int,
         work()
     sync(device)
     return (time.perf_counter() - start) / max(calls, 1)
+
+
+def host_cpu() -> str:
+    """The CPU model as `lscpu` names it (benchmarks print it next to their figures)."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return f"unknown CPU, {os.cpu_count()} CPUs"
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    name = fields.get("Model name", "unknown CPU").strip()
+    family, model = fields.get("CPU family", "?").strip(), fields.get("Model", "?").strip()
+    return f"{name} (family {family}, model {model}), {os.cpu_count()} CPUs"
