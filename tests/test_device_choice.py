@@ -153,7 +153,8 @@ def test_the_recorded_step_replays_the_same_training(tmp_path, monkeypatch):
     through an ensemble member leaving the stack (a second recording)."""
     recordings: list[int] = []
 
-    def fake_record(body, warmup: int = 3):
+    def fake_record(body, device, warmup: int = 3):
+        assert device.type == "cpu"
         for _ in range(warmup + 1):  # warm-up, then the "capture" run (a real one doesn't run)
             body()
         recordings.append(1)

@@ -310,18 +310,20 @@ def _probe(stack: QStack, cfg: TrainConfig, rows: _Rows, device: torch.device) -
     return seconds * -(-len(rows) // batch)
 
 
-def record_graph(body: Callable[[], None], warmup: int = 3) -> Callable[[], None]:
-    """`body` recorded as a CUDA graph (after `warmup` eager runs on a side stream, as
-    torch's whole-network capture recipe does); returns the graph's replay."""
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(warmup):
+def record_graph(body: Callable[[], None], device: torch.device,
+                 warmup: int = 3) -> Callable[[], None]:
+    """`body` recorded as a CUDA graph on `device` (after `warmup` eager runs on a side
+    stream, as torch's whole-network capture recipe does); returns the graph's replay."""
+    with torch.cuda.device(device):
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(warmup):
+                body()
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
             body()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        body()
     return graph.replay
 
 
@@ -389,9 +391,9 @@ class _Step:
         self.static_idx = idx.clone()
         self.static_loss = torch.zeros(idx.shape[0], device=idx.device)
         try:
-            self.replay = record_graph(self._body)
+            self.replay = record_graph(self._body, idx.device)
             self.recorded += 1
-        except (RuntimeError, AssertionError):  # recording unsupported here: stay eager
+        except (RuntimeError, AssertionError, ValueError):  # cannot record here: stay eager
             self.replay, self.capture = None, False
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
