@@ -13,6 +13,7 @@ PY=${PY:-.venv/bin/python}
 CB=("$PY" -c 'from coopbench.cli import main; main()')
 OUT_DIR=${OUT_DIR:-results/runs/gpu-check}
 mkdir -p "$OUT_DIR"
+export COLUMNS=250  # one line per result from rich
 exec > >(tee "$OUT_DIR/gpu_check.log") 2>&1
 
 if [ "${QUICK:-0}" = 1 ]; then
