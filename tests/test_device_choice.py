@@ -240,3 +240,35 @@ def test_the_ppo_probe_times_this_runs_update_on_the_cpu(meetgrid, tmp_path):
     seconds = trainer._probe(torch.device("cpu"))
     assert math.isfinite(seconds) and seconds > 0
     assert all(torch.equal(v, before[k]) for k, v in trainer.model.state_dict().items())
+
+
+def test_a_member_leaving_the_stack_does_not_change_the_others():
+    """`_Step.shrink`: the remaining members (weights and Adam state) train on as before."""
+    import copy
+
+    from coopbench.critics.critic import build_net
+    from coopbench.critics.model import QStack
+
+    meta = {"feature_dim": 5, "table": synthetic().meta["table"],
+            "hparams": {"encoder": "structured", "hidden": 16, "layers": 2, "emb": 4}}
+    torch.manual_seed(0)
+    stack = QStack([build_net(meta) for _ in range(3)])
+    gen = torch.Generator().manual_seed(1)
+    rows = train_mod._Rows(torch.rand(60, 5, generator=gen),
+                           stack.table_index(torch.randint(-1, 2, (60, 2), generator=gen)),
+                           torch.rand(60, generator=gen), torch.ones(60))
+    full = train_mod._Step(stack, 1e-2, rows, capture=False)
+    batches = [torch.randint(60, (3, 8), generator=gen) for _ in range(6)]
+    for idx in batches[:3]:
+        full(idx)
+    cut = train_mod._Step(copy.deepcopy(stack), 1e-2, rows, capture=False)
+    cut.opt.load_state_dict(copy.deepcopy(full.opt.state_dict()))
+    cut.shrink([0, 2])
+    assert cut.stack.size == 2
+    for idx in batches[3:]:
+        full_losses = full(idx)
+        cut_losses = cut(idx[[0, 2]])
+        assert torch.allclose(full_losses[[0, 2]], cut_losses, atol=1e-6)
+    for pos, member in ((0, 0), (1, 2)):
+        one, other = cut.stack.member_state(pos), full.stack.member_state(member)
+        assert all(torch.allclose(one[k], other[k], atol=1e-6) for k in one)

@@ -206,45 +206,7 @@ def train(
         "hparams": asdict(cfg),
         "dataset": {k: data.meta[k] for k in ("config", "episodes", "shaping") if k in data.meta},
     }
-    nets = [build_net(meta)]
-    feats = torch.as_tensor(data.features)
-    rets = torch.as_tensor(data.returns)
-    train_idx = np.flatnonzero(~is_val)
-    net = nets[0]
-    with torch.no_grad():
-        net.feat_mean.copy_(feats[train_idx].mean(0))
-        net.feat_std.copy_(feats[train_idx].std(0, unbiased=False).clamp(min=0.05))
-        net.ret_mean.copy_(rets[train_idx].mean())
-        net.ret_std.copy_(rets[train_idx].std(unbiased=False).clamp(min=1e-3))
-    for member in range(1, cfg.ensemble):  # new initialisation; same split and normalisation
-        torch.manual_seed(cfg.seed + member)
-        other = build_net(meta)
-        with torch.no_grad():
-            for name in ("feat_mean", "feat_std", "ret_mean", "ret_std"):
-                getattr(other, name).copy_(getattr(net, name))
-        nets.append(other)
-    stack = QStack(nets)
-
-    deviated = deviations(data) if cfg.prefix_targets == "behaviour" else None
-    normalised = (feats - net.feat_mean) / net.feat_std
-
-    def rows_of(mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        idx, acts = prefix_rows(data.actions[mask])
-        base = np.flatnonzero(mask)[idx]
-        if deviated is not None:
-            keep = keep_prefix_rows(base, acts, deviated)
-            base, acts = base[keep], acts[keep]
-        target = (rets[base] - net.ret_mean) / net.ret_std
-        return normalised[base], torch.as_tensor(acts), target
-
-    tr_x, tr_a, tr_y = rows_of(~is_val)
-    tr = _Rows(tr_x, stack.table_index(tr_a), tr_y, action_weights(tr_a, cfg.balance))
-    va_x, va_a, va_y = rows_of(is_val) if is_val.any() else (tr_x, tr_a, tr_y)
-    if cfg.val_rows == "joint":  # masked-prefix targets carry irreducible noise: judge on Q(s, a)
-        full = (va_a >= 0).all(-1)
-        va_x, va_a, va_y = va_x[full], va_a[full], va_y[full]
-    va = _Rows(va_x, stack.table_index(va_a), va_y, torch.ones_like(va_y))
-
+    stack, tr, va = _prepare(data, cfg, meta, is_val)
     choice = choose(cfg.device, lambda dev: _probe(stack, cfg, tr, dev), pick_device)
     device = choice.device
     batch = batch_size_for(cfg, device)
@@ -289,8 +251,52 @@ def train(
     return Critic(members, meta, torch.device("cpu")), report
 
 
+def _prepare(data: Dataset, cfg: TrainConfig, meta: dict[str, Any],
+             is_val: np.ndarray) -> tuple[QStack, _Rows, _Rows]:
+    """The members (seeded initialisations, training-set normalisation) as one stack, and
+    the training and validation rows, on the CPU."""
+    nets = [build_net(meta)]
+    feats = torch.as_tensor(data.features)
+    rets = torch.as_tensor(data.returns)
+    train_idx = np.flatnonzero(~is_val)
+    net = nets[0]
+    with torch.no_grad():
+        net.feat_mean.copy_(feats[train_idx].mean(0))
+        net.feat_std.copy_(feats[train_idx].std(0, unbiased=False).clamp(min=0.05))
+        net.ret_mean.copy_(rets[train_idx].mean())
+        net.ret_std.copy_(rets[train_idx].std(unbiased=False).clamp(min=1e-3))
+    for member in range(1, cfg.ensemble):  # new initialisation; same split and normalisation
+        torch.manual_seed(cfg.seed + member)
+        other = build_net(meta)
+        with torch.no_grad():
+            for name in ("feat_mean", "feat_std", "ret_mean", "ret_std"):
+                getattr(other, name).copy_(getattr(net, name))
+        nets.append(other)
+    stack = QStack(nets)
+
+    deviated = deviations(data) if cfg.prefix_targets == "behaviour" else None
+    normalised = (feats - net.feat_mean) / net.feat_std
+
+    def rows_of(mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        idx, acts = prefix_rows(data.actions[mask])
+        base = np.flatnonzero(mask)[idx]
+        if deviated is not None:
+            keep = keep_prefix_rows(base, acts, deviated)
+            base, acts = base[keep], acts[keep]
+        target = (rets[base] - net.ret_mean) / net.ret_std
+        return normalised[base], torch.as_tensor(acts), target
+
+    tr_x, tr_a, tr_y = rows_of(~is_val)
+    tr = _Rows(tr_x, stack.table_index(tr_a), tr_y, action_weights(tr_a, cfg.balance))
+    va_x, va_a, va_y = rows_of(is_val) if is_val.any() else (tr_x, tr_a, tr_y)
+    if cfg.val_rows == "joint":  # masked-prefix targets carry irreducible noise: judge on Q(s, a)
+        full = (va_a >= 0).all(-1)
+        va_x, va_a, va_y = va_x[full], va_a[full], va_y[full]
+    return stack, tr, _Rows(va_x, stack.table_index(va_a), va_y, torch.ones_like(va_y))
+
+
 def _capture_wanted(cfg: TrainConfig, device: torch.device) -> bool:
-    """CUDA graphs only on CUDA (`capture` auto or on); elsewhere the step runs eagerly."""
+    """CUDA graphs only on CUDA (unless `capture` is off); elsewhere the step runs eagerly."""
     return device.type == "cuda" and cfg.capture != "off"
 
 
@@ -417,7 +423,7 @@ class _Step:
         index = torch.tensor(keep, device=old[0].device)
         for p, st in zip(self.stack.parameters(), states, strict=True):
             if st:
-                self.opt.state[p] = {k: v if v.dim() == 0 else v.index_select(0, index).clone()
+                self.opt.state[p] = {k: v.clone() if v.dim() == 0 else v.index_select(0, index)
                                      for k, v in st.items()}
 
 
