@@ -231,7 +231,7 @@ class Trainer:
                 model.value(x)
                 dist.log_prob(action)
             action.cpu().numpy()
-            torch.as_tensor(flags, device=device)
+            torch.as_tensor(flags, device=device)  # the step's rewards and done flags
             torch.as_tensor(flags, device=device)
 
         shape = (cfg.num_steps, cfg.num_envs, vec.n_agents)
