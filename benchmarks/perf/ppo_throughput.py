@@ -12,7 +12,9 @@ Measured in the same run:
   is rollout / reference;
 - update: PPO gradient steps/s on one minibatch of the default size (8 envs × 128 steps × 2
   agents / 4 minibatches = 512 samples), per device;
-- end to end: `Trainer.train` for a few updates, env steps/s including the updates.
+- end to end: `Trainer.train` for a few updates, env steps/s including the updates;
+- with CUDA present, each CUDA figure over the CPU's, and what `--device auto` picks for the
+  default run (its measurement, as written to the run's `device.json`).
 
 Numbers depend on the machine's load: the script prints the load average next to them.
 """
@@ -28,6 +30,7 @@ import time
 import numpy as np
 import torch
 
+from coopbench.core.device import host_cpu
 from coopbench.credit.potential import PotentialNet, save
 from coopbench.credit.ppo import ActorCritic, TrainConfig, Trainer
 from coopbench.credit.shaping import Shaper
@@ -99,6 +102,18 @@ def end_to_end(env_id: str, device: str, updates_n: int = 3) -> float:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def auto_choice(env_id: str) -> str:
+    """What `--device auto` picks for the default run on this machine, and why."""
+    root = tempfile.mkdtemp(prefix="ppo-bench-auto-")
+    try:
+        trainer = Trainer(TrainConfig(env_id, tensorboard=False), root, log=lambda m: None)
+        choice = trainer.device_choice
+        timings = ", ".join(f"{k} {v * 1e3:.0f} ms/update" for k, v in choice.seconds.items())
+        return choice.describe() + (f" [{timings}]" if timings else "")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="overcooked/cramped_room-v0")
@@ -107,6 +122,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    print(f"CPU: {host_cpu()}")
     print(f"env {args.env} · torch {torch.__version__} · threads {args.threads} · "
           f"load average {os.getloadavg()[0]:.1f} · devices {[d.type for d in devices]}")
     ref = env_only(args.env, args.seconds)
@@ -117,18 +133,23 @@ def main() -> None:
         net = PotentialNet(vec.obs_dim, vec.n_agents)
         save(net, tmp, {"env_id": args.env, "features_version": vec.features_version,
                         "agents": vec.agents})
+        rates: dict[tuple[str, str], float] = {}
         for device in devices:
             shaper = Shaper.load(tmp, device=str(device))
             for label, sh in (("sparse", None), ("llm potentials", shaper)):
-                rate = rollout(args.env, args.seconds, device, sh)
+                rate = rates[device.type, label] = rollout(args.env, args.seconds, device, sh)
                 print(f"{device.type:5} rollout, {label:15}            {rate:10.0f} env steps/s"
                       f"  ({rate / ref:.2f} × reference)")
-            rate = updates(vec.obs_dim, device, args.seconds)
+            rate = rates[device.type, "update"] = updates(vec.obs_dim, device, args.seconds)
             print(f"{device.type:5} PPO update, minibatch 512              {rate:10.0f} update "
                   f"steps/s ({rate * 512:.0f} samples/s)")
-            rate = end_to_end(args.env, device.type)
+            rate = rates[device.type, "end to end"] = end_to_end(args.env, device.type)
             print(f"{device.type:5} end to end (Trainer, 3 updates)        {rate:10.0f} env steps/s"
                   f"  ({rate / ref:.2f} × reference)")
+        if len(devices) > 1:
+            for what in ("sparse", "llm potentials", "update", "end to end"):
+                print(f"CUDA / CPU, {what:15} {rates['cuda', what] / rates['cpu', what]:6.2f}")
+        print(f"--device auto picks {auto_choice(args.env)}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

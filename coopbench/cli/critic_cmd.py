@@ -57,9 +57,11 @@ def train(
     data: list[Path] = typer.Option(..., "--data", help="Dataset file(s); repeat to merge."),
     out: Path = typer.Option(..., "--out", help="Checkpoint to write (.pt)."),
     encoder: str = typer.Option("structured", help="structured (verb/object) or text (MiniLM)."),
-    device: str = typer.Option("auto", help="auto (CUDA if present, else CPU), cpu, cuda[:N]."),
+    device: str = typer.Option("auto", help="auto (the faster of CPU and CUDA, timed on "
+                               "this network and data; CPU without CUDA), cpu, cuda[:N]."),
     epochs: int = typer.Option(200, min=1, help="Upper bound on epochs."),
-    batch_size: int = typer.Option(256, min=1, help="Rows per step."),
+    batch_size: int = typer.Option(0, min=0, help="Rows per step (0: the device's default, "
+                                   "256 on CPU, 1024 on CUDA)."),
     lr: float = typer.Option(1e-3, min=0.0, help="Adam learning rate."),
     hidden: int = typer.Option(256, min=1, help="Hidden width."),
     layers: int = typer.Option(2, min=1, help="Hidden layers."),
@@ -95,10 +97,13 @@ def train(
                       balance=balance, seed=seed, ensemble=ensemble,
                       prefix_targets=prefix_targets)
     cfg.validate()
-    chosen = pick_device(device)
-    why = "" if device != "auto" else (
-        " (CUDA found)" if chosen.type == "cuda" else " (no CUDA device found)")
-    console.print(f"training on {chosen}{why}; torch {torch.__version__}")
+    if device != "auto":
+        chosen = str(pick_device(device))  # a bad name is one line before the data is read
+    elif torch.cuda.is_available():
+        chosen = "the faster of cpu and cuda (timed once the data is loaded)"
+    else:
+        chosen = "cpu (no CUDA device found)"
+    console.print(f"training on {chosen}; torch {torch.__version__}")
     parts = [Dataset.load(p) for p in data]
     if potential is not None:  # shaped per part: replay needs each part's own seeds
         parts = [shape_returns(p, potential, potential_scale) for p in parts]
@@ -115,7 +120,8 @@ def train(
     console.print(
         f"{report.rows} rows, {report.epochs} epochs ({report.stopped} stop, best "
         f"{report.best_epoch}), val loss {report.val_loss:.4f}, {report.seconds:.1f} s, "
-        f"{report.samples_per_s:,.0f} samples/s on {report.device} -> {out}"
+        f"{report.samples_per_s:,.0f} samples/s on {report.device} ({report.device_reason})"
+        f" -> {out}"
     )
 
 

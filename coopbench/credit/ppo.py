@@ -30,6 +30,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from torch import nn
 
+from coopbench.core.device import choose, time_per_call
 from coopbench.core.errors import CoopbenchError
 from coopbench.core.io import write_json_atomic
 from coopbench.core.saved import describe, load_torch, read_json, validated
@@ -41,6 +42,7 @@ from coopbench.runner.store import RunStore
 REWARD_MODES = ("sparse", "hand", "llm")
 CONFIG = "train.json"
 CHECKPOINT = "checkpoint.pt"
+DEVICE = "device.json"  # the device used and, for `auto`, the measurement that chose it
 
 
 class _Checkpoint(BaseModel):
@@ -184,12 +186,18 @@ class Trainer:
         self.config = config
         self.run_dir = Path(run_dir)
         self.log = log
-        self.device = resolve_device(config.device)
+        resolve_device(config.device)  # a bad name fails before the run directory is made
         self.store = RunStore(self.run_dir)
         self._prepare_dir(resume)
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
         self.vec = VecEnv(config.env_id, config.num_envs, seed=config.seed, **config.env_kwargs)
+        self.device_choice = choose(config.device, self._probe, resolve_device)
+        self.device = self.device_choice.device
+        write_json_atomic(self.run_dir / DEVICE, {
+            **self.device_choice.to_json(),
+            "probe": "seconds per update: policy steps, GAE and PPO minibatches at this run's "
+                     "sizes (env stepping is the same on every device and left out)"})
         self.shaper: Shaper | None = None
         if config.reward == "llm":
             self.shaper = Shaper.load(config.potential, config.shaping_scale, self.device)
@@ -204,6 +212,53 @@ class Trainer:
         self.curves = CurveLog(self.run_dir, tensorboard=config.tensorboard)
         if resume:
             self._load_checkpoint()
+
+    def _probe(self, device: torch.device) -> float:
+        """Seconds per update on `device` for this run's sizes, from a throwaway model: the
+        rollout's per-step policy work and host<->device copies, GAE, and the minibatches."""
+        cfg, vec = self.config, self.vec
+        model = ActorCritic(vec.obs_dim, vec.n_agents, vec.max_actions, cfg.hidden).to(device)
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=1e-5)
+        obs_np = np.zeros((cfg.num_envs, vec.n_agents, vec.obs_dim), dtype=np.float32)
+        mask_np = np.ones((cfg.num_envs, vec.n_agents, vec.max_actions), dtype=bool)
+        flags = np.zeros(cfg.num_envs, dtype=np.float32)
+
+        def act() -> None:
+            x = model.inputs(torch.as_tensor(obs_np, device=device))
+            with torch.no_grad():
+                dist = model.dist(x, torch.as_tensor(mask_np, device=device))
+                action = dist.sample()
+                model.value(x)
+                dist.log_prob(action)
+            action.cpu().numpy()
+            torch.as_tensor(flags, device=device)  # the step's rewards and done flags
+            torch.as_tensor(flags, device=device)
+
+        shape = (cfg.num_steps, cfg.num_envs, vec.n_agents)
+        zeros = torch.zeros(shape, device=device)
+        size = max(1, cfg.num_envs * cfg.num_steps * vec.n_agents // cfg.minibatches)
+        x = torch.zeros((size, vec.obs_dim + vec.n_agents), device=device)
+        mask = torch.ones((size, vec.max_actions), dtype=torch.bool, device=device)
+        acts = torch.zeros(size, dtype=torch.long, device=device)
+        adv, ret = torch.zeros(size, device=device), torch.zeros(size, device=device)
+
+        def learn() -> None:
+            dist = model.dist(x, mask)
+            ratio = (dist.log_prob(acts) - dist.log_prob(acts).detach()).exp()
+            loss = -(adv * ratio).mean() + 0.5 * (model.value(x) - ret).pow(2).mean() \
+                - cfg.ent_coef * dist.entropy().mean()
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            opt.step()
+            for _ in range(4):  # the statistics read back per minibatch
+                float(loss.detach())
+
+        per_step = time_per_call(act, device, calls=20)
+        gae = time_per_call(lambda: self._gae(zeros, zeros, zeros, zeros[0]), device, calls=2)
+        per_minibatch = time_per_call(learn, device, calls=5)
+        return (cfg.num_steps * per_step + gae
+                + cfg.update_epochs * cfg.minibatches * per_minibatch)
 
     # -- run directory ----------------------------------------------------------------------
 
@@ -266,7 +321,8 @@ class Trainer:
         """Run until `total_steps`; call `on_update(row)` after each update is saved."""
         cfg, dev = self.config, self.device
         self.log(f"training {cfg.env_id} · reward {cfg.reward} · device {dev.type}"
-                 + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""))
+                 + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else "")
+                 + f" · {self.device_choice.reason}")
         if self.update > 0:  # fresh episodes after a resume, seeded by where we are
             self.vec.seed = cfg.seed + 7919 * self.update
         obs_np, mask_np = self.vec.reset()
@@ -330,7 +386,8 @@ class Trainer:
         self.vec.close()
         self.plot()
         return {"updates": self.update, "env_steps": self.env_steps, "wall_s": self.wall_s,
-                "device": dev.type, "run_dir": str(self.run_dir)}
+                "device": dev.type, "device_reason": self.device_choice.reason,
+                "run_dir": str(self.run_dir)}
 
     def _phi(self, obs: torch.Tensor) -> torch.Tensor | None:
         return self.shaper.potentials(obs) if self.shaper is not None else None
