@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -38,6 +39,13 @@ def find_chromium() -> str | None:
     return None
 
 
+def _above_4(fd: int) -> int:
+    """`fd` moved to a number above 4, so mapping the pipes onto 3 and 4 cannot clobber one."""
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return high
+
+
 class Chromium:
     """One headless Chromium with one page. Use as a context manager."""
 
@@ -52,18 +60,22 @@ class Chromium:
         self._cond = threading.Condition()
         self._next = 0
         self._profile = tempfile.mkdtemp(prefix="coopbench-chromium-")
+        self._log = Path(self._profile) / "stderr.log"
         to_child, self._out = os.pipe()  # we write commands; Chromium reads them on fd 3
         self._in, from_child = os.pipe()  # Chromium answers on fd 4; we read them
+        to_child, from_child = _above_4(to_child), _above_4(from_child)
         args = ["--headless", "--remote-debugging-pipe", "--no-first-run",
                 "--no-default-browser-check", "--disable-gpu", "--disable-extensions",
                 "--disable-background-networking", "--disable-sync", "--mute-audio",
                 "--no-sandbox", f"--user-data-dir={self._profile}",
                 f"--window-size={width},{height}", "about:blank"]
-        # the shell maps the two pipe ends onto descriptors 3 and 4, then becomes Chromium
+        # bash maps the two pipe ends onto descriptors 3 and 4, then becomes Chromium (dash,
+        # Debian's sh, cannot name descriptors above 9)
         self.proc = subprocess.Popen(
-            ["sh", "-c", f'exec "$0" "$@" 3<&{to_child} 4>&{from_child}', exe, *args],
+            [shutil.which("bash") or "bash", "-c",
+             f'exec "$0" "$@" 3<&{to_child} 4>&{from_child}', exe, *args],
             pass_fds=(to_child, from_child), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=open(self._log, "wb"),  # noqa: SIM115
         )
         os.close(to_child)
         os.close(from_child)
@@ -132,14 +144,17 @@ class Chromium:
         message: dict[str, Any] = {"id": ident, "method": method, "params": params or {}}
         if session and self.session:
             message["sessionId"] = self.session
-        os.write(self._out, json.dumps(message).encode() + b"\0")
+        try:
+            os.write(self._out, json.dumps(message).encode() + b"\0")
+        except BrokenPipeError:
+            raise CoopbenchError(f"Chromium exited before {method}: {self.log_tail()}") from None
         if not wait:
             return {}
         deadline = time.monotonic() + self.timeout_s
         with self._cond:
             while ident not in self._replies:
                 if -1 in self._replies:
-                    raise CoopbenchError(f"Chromium closed during {method}")
+                    raise CoopbenchError(f"Chromium closed during {method}: {self.log_tail()}")
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise CoopbenchError(f"Chromium did not answer {method} in {self.timeout_s} s")
@@ -148,6 +163,14 @@ class Chromium:
         if "error" in reply:
             raise CoopbenchError(f"{method}: {reply['error'].get('message')}")
         return reply.get("result", {})
+
+    def log_tail(self, lines: int = 5) -> str:
+        """The last lines Chromium wrote to stderr (why it stopped, usually)."""
+        try:
+            text = self._log.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return " | ".join(text.strip().splitlines()[-lines:]) or "(empty log)"
 
     def wait_event(self, method: str, after: int = 0) -> dict[str, Any]:
         """The first event `method` at or after index `after` of `events`."""
