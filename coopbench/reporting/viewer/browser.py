@@ -61,6 +61,7 @@ class Chromium:
         self._next = 0
         self._profile = tempfile.mkdtemp(prefix="coopbench-chromium-")
         self._log = Path(self._profile) / "stderr.log"
+        self._log_file = open(self._log, "wb")  # noqa: SIM115  (closed in close())
         to_child, self._out = os.pipe()  # we write commands; Chromium reads them on fd 3
         self._in, from_child = os.pipe()  # Chromium answers on fd 4; we read them
         to_child, from_child = _above_4(to_child), _above_4(from_child)
@@ -75,7 +76,7 @@ class Chromium:
             [shutil.which("bash") or "bash", "-c",
              f'exec "$0" "$@" 3<&{to_child} 4>&{from_child}', exe, *args],
             pass_fds=(to_child, from_child), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=open(self._log, "wb"),  # noqa: SIM115
+            stdout=subprocess.DEVNULL, stderr=self._log_file,
         )
         os.close(to_child)
         os.close(from_child)
@@ -108,6 +109,7 @@ class Chromium:
         for fd in (self._out, self._in):
             with contextlib.suppress(OSError):
                 os.close(fd)
+        self._log_file.close()
         shutil.rmtree(self._profile, ignore_errors=True)
 
     # -- the protocol ---------------------------------------------------------------------
