@@ -11,6 +11,7 @@ import hashlib
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,11 @@ class Episode:
     result: EpisodeResult
     slug: str
     steps: list[dict[str, Any]] = field(default_factory=list)
+
+    @cached_property
+    def record(self) -> dict[str, Any]:
+        """The episode line as a dict (`return` spelled as in the file), built once."""
+        return self.result.to_json()
 
     @property
     def algorithm(self) -> str:

@@ -59,8 +59,27 @@ def _env() -> jinja2.Environment:
     return env
 
 
-def _write(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")
+class Writer:
+    """Writes pages in place and remembers them, so that a rebuild overwrites files (far
+    cheaper than creating them anew on ext4) and then removes only what it did not write."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.written: set[Path] = set()
+
+    def text(self, path: Path, text: str) -> None:
+        path.write_text(text, encoding="utf-8")
+        self.written.add(path)
+
+    def copy(self, source: Path | str, path: Path) -> None:
+        shutil.copyfile(source, path)
+        self.written.add(path)
+
+    def remove_leftovers(self, folders: Iterable[str]) -> None:
+        for name in folders:
+            for path in (self.root / name).glob("*"):
+                if path.is_file() and path not in self.written:
+                    path.unlink()
 
 
 def report_dir(run_dir: Path) -> Path:
@@ -103,22 +122,18 @@ def build_site(run_dir: Path, summary: dict[str, Any], data: Any, manifest: dict
 def _build(run_dir: Path, out: Path, summary: dict[str, Any], data: Any,
            manifest: dict[str, Any], plots: list[Path], frames: dict[str, str]) -> Path:
     stamp = inputs_stamp(run_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in (*PAGE_DIRS, "plots", "static", "frames"):  # nothing stale survives
-        shutil.rmtree(out / name, ignore_errors=True)
-    for name in PAGE_DIRS:
-        (out / name).mkdir()
-    _copy_static(out / "static")
-    (out / "plots").mkdir()
+    folders = (*PAGE_DIRS, "plots", "static", "frames")
+    for name in folders:
+        (out / name).mkdir(parents=True, exist_ok=True)
+    write = Writer(out)
+    _copy_static(write, out / "static")
     shown_plots = []
     for png in plots:
-        shutil.copyfile(png, out / "plots" / png.name)
+        write.copy(png, out / "plots" / png.name)
         shown_plots.append(f"plots/{png.name}")
-    if frames:
-        (out / "frames").mkdir()
-        for slug, gif in frames.items():
-            shutil.copyfile(gif, out / "frames" / f"{slug}.gif")
-    shutil.copyfile(run_dir / "summary.json", out / "summary.json")
+    for slug, gif in frames.items():
+        write.copy(gif, out / "frames" / f"{slug}.gif")
+    write.copy(run_dir / "summary.json", out / "summary.json")
 
     cells = model.build_cells(summary, data.episodes)
     notes = model.attach_steps(run_dir, cells)
@@ -134,17 +149,17 @@ def _build(run_dir: Path, out: Path, summary: dict[str, Any], data: Any,
         cells=cells, models=models, calls_logged=logged, plots=shown_plots,
         viewer_notes=notes, critics=manifest.get("critics") or [],
     )
-    _write(out / "index.html", overview)
+    write.text(out / "index.html", overview)
 
     cell_t = env.get_template("cell.html")
     episode_t = env.get_template("episode.html")
     compare_t = env.get_template("compare.html")
     for cell in cells:
-        _write(out / "cells" / f"{cell.slug}.html",
+        write.text(out / "cells" / f"{cell.slug}.html",
                cell_t.render(**page, root="../", title=cell.row["algorithm"], cell=cell))
         for ep in cell.episodes:
             others = _others(groups, ep)
-            _write(out / "episodes" / f"{ep.slug}.html", episode_t.render(
+            write.text(out / "episodes" / f"{ep.slug}.html", episode_t.render(
                 **page, root="../", title=f"{cell.row['algorithm']} · seed {ep.result.seed}",
                 cell=cell, ep=ep, steps=_steps(ep), others=others,
                 frame=f"../frames/{ep.slug}.gif" if ep.slug in frames else None,
@@ -152,18 +167,18 @@ def _build(run_dir: Path, out: Path, summary: dict[str, Any], data: Any,
     for members in groups.values():
         for i, a in enumerate(members):
             for b in members[i + 1:]:
-                _write(out / "compare" / f"{model.compare_slug(a, b)}.html",
+                write.text(out / "compare" / f"{model.compare_slug(a, b)}.html",
                        compare_t.render(**page, root="../", title="compare", a=a, b=b,
                                         rows=_compare_rows(a, b)))
+    write.remove_leftovers(folders)
     (out / STAMP).write_text(json.dumps(stamp, indent=2) + "\n")
     return out / "index.html"
 
 
-def _copy_static(dest: Path) -> None:
-    dest.mkdir()
+def _copy_static(write: Writer, dest: Path) -> None:
     for item in resources.files("coopbench.reporting.viewer").joinpath("static").iterdir():
         if item.is_file():
-            (dest / item.name).write_bytes(item.read_bytes())
+            write.text(dest / item.name, item.read_text(encoding="utf-8"))
 
 
 def _others(groups: dict, ep: Episode) -> list[tuple[Episode, str]]:
