@@ -192,3 +192,21 @@ def test_sorting_a_table_in_the_browser_reorders_its_rows(run):
         after = browser.evaluate(order)
         assert browser.problems() == []
     assert before == ["seed 0", "seed 1"] and after == ["seed 1", "seed 0"]
+
+
+def test_frames_are_replayed_from_the_recorded_actions_on_request(run, tmp_path, monkeypatch):
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    status, _, stderr = invoke("view", str(copy), "--frames", "--no-open")
+    assert status == 0 and "replayed 6 of 6 episodes" in stderr
+    gifs = sorted((copy / "report" / "frames").glob("*.gif"))
+    assert len(gifs) == 6 and all(g.read_bytes()[:6] == b"GIF89a" for g in gifs)
+    page = episode_page(copy, "llm/central-v0", 1)
+    assert f'src="../frames/{page.stem}.gif"' in page.read_text()
+    if find_chromium() is not None:
+        with Chromium() as browser:
+            assert check_page(browser, page, json.loads((copy / "summary.json").read_text()),
+                              episode_records(copy)) == []
+    invoke("view", str(copy), "--rebuild", "--no-open")  # without --frames: none left over
+    assert not list((copy / "report" / "frames").glob("*.gif"))

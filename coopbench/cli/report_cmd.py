@@ -113,9 +113,19 @@ def write_site(run_dir: Path, summary: dict[str, Any], data: Any, written: list[
                frames: bool) -> Path:
     """The static report folder `<run>/report/`, from the files `write_files` wrote."""
     from coopbench.reporting.viewer.build import build
+    from coopbench.reporting.viewer.model import episode_slug
 
+    gifs = None
+    if frames:
+        from coopbench.runner.replay import episode_gifs
+        from coopbench.runner.store import RunStore
+
+        gifs = episode_gifs(run_dir, RunStore(run_dir).read_manifest() or {}, data.episodes,
+                            episode_slug)
+        err_console.print(f"[dim]replayed {len(gifs)} of {len(data.episodes)} episodes into "
+                          "GIFs", highlight=False)
     return build(run_dir, summary, data, [p for p in written if p.suffix == ".png"],
-                 frames=frames)
+                 frames=gifs)
 
 
 def report_training(run_dir: Path, fmt: Format, files: bool) -> None:

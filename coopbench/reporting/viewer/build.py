@@ -15,18 +15,17 @@ from coopbench.runner.store import RunStore
 
 
 def build(run_dir: Path, summary: dict[str, Any], data: Any, plots: list[Path], *,
-          frames: bool = False) -> Path:
-    """Write `<run>/report/` and return its index.html. `frames`: replay episodes as GIFs."""
+          frames: dict[str, str] | None = None) -> Path:
+    """Write `<run>/report/` and return its index.html.
+
+    `frames`: episode page name (`model.episode_slug`) -> a GIF of it, made by the runner's
+    replay (`runner.replay.episode_gifs`), since reporting itself runs no env.
+    """
     run_dir = Path(run_dir)
     manifest = RunStore(run_dir).read_manifest()
     if manifest is None:
         raise CoopbenchError(f"{run_dir} has no manifest.json: not a run directory")
-    gifs: dict[str, str] = {}
-    if frames:
-        from coopbench.reporting.viewer.frames import episode_gifs
-
-        gifs = episode_gifs(run_dir, manifest, data.episodes)
-    return site.build_site(run_dir, summary, data, manifest, plots, gifs)
+    return site.build_site(run_dir, summary, data, manifest, plots, frames or {})
 
 
 def is_stale(run_dir: Path) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from coopbench.reporting.labels import is_simulated
 
@@ -21,20 +22,31 @@ def _new(spec: str) -> dict[str, Any]:
             "tokens_in": 0, "tokens_out": 0}
 
 
-def _canonical(spec: str) -> str:
-    """The spec as the call log records it (`sim:expert?noise=0.3` -> every default spelled)."""
-    from coopbench.llm.spec import parse
-
+def _same(a: str, b: str) -> bool:
     try:
-        return parse(spec).canonical()
-    except Exception:  # a spec this version cannot parse: shown as written
-        return spec
+        return a == b or float(a) == float(b)
+    except ValueError:
+        return False
+
+
+def alias_of(call_spec: str, run_specs: list[str]) -> str:
+    """The run's spelling of a spec the call log records in full: the log writes every
+    default out (`sim:expert?noise=0.3` is logged as `sim:expert?garble=0.0&noise=0.3&seed=0`),
+    so a run spec matches when its base is the same and each parameter it sets agrees."""
+    base, _, query = call_spec.partition("?")
+    logged = dict(parse_qsl(query))
+    for spec in run_specs:
+        mine, _, my_query = spec.partition("?")
+        if mine == base and all(k in logged and _same(v, logged[k])
+                                for k, v in parse_qsl(my_query)):
+            return spec
+    return call_spec
 
 
 def model_table(run_dir: Path, specs: list[str]) -> tuple[list[dict[str, Any]], bool]:
     """One row per LLM spec (those of the run first) and whether a call log was found."""
     rows = {s: _new(s) for s in specs if s not in ("", "none")}
-    alias = {_canonical(s): s for s in rows}
+    alias: dict[str, str] = {}
     path = Path(run_dir) / "llm_calls.jsonl"
     found = path.exists()
     if found:
@@ -60,7 +72,9 @@ def model_table(run_dir: Path, specs: list[str]) -> tuple[list[dict[str, Any]], 
 
 def _add(rows: dict[str, dict[str, Any]], alias: dict[str, str], call: dict[str, Any]) -> None:
     spec = str(call.get("spec", ""))
-    spec = alias.get(spec, spec)
+    if spec not in alias:
+        alias[spec] = alias_of(spec, list(rows))
+    spec = alias[spec]
     row = rows.setdefault(spec, _new(spec))
     row["calls"] += 1
     row["cache_hits"] += bool(call.get("cache_hit"))

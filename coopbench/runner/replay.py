@@ -1,4 +1,6 @@
-"""Episode GIFs for the report (opt-in: rendering every step is slow), replayed offline.
+"""Episode GIFs replayed from a run's records (the report's opt-in frames: rendering is slow).
+
+The runner's job, not reporting's: it builds envs and steps them (reporting runs nothing).
 
 An episode is deterministic given its seed and its joint actions, so the report replays the
 actions recorded in transcripts.jsonl in a fresh env with `render_mode="rgb_array"`: no LLM and
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,6 @@ from coopbench.core.animation import write_gif
 from coopbench.core.io import read_lines
 from coopbench.core.types import EpisodeResult
 from coopbench.episode import _state_bytes
-from coopbench.reporting.viewer.model import episode_slug
 from coopbench.runner import readback
 from coopbench.runner.store import RunStore
 
@@ -50,9 +52,10 @@ def replay(env_id: str, kwargs: dict[str, Any], max_steps: int | None, seed: int
         env.close()
 
 
-def episode_gifs(run_dir: Path, manifest: dict[str, Any],
-                 episodes: list[EpisodeResult]) -> dict[str, str]:
-    """episode slug -> GIF path (in a temporary folder) for each episode that replays exactly."""
+def episode_gifs(run_dir: Path, manifest: dict[str, Any], episodes: list[EpisodeResult],
+                 name: Callable[[EpisodeResult], str]) -> dict[str, str]:
+    """name(episode) -> GIF path (in a temporary folder) for each episode that replays to its
+    recorded trajectory digest."""
     kwargs = _env_kwargs(manifest)
     max_steps = (manifest.get("spec", {}).get("caps") or {}).get("max_steps")
     steps: dict[tuple[str, int], list[dict[str, str]]] = {}
@@ -73,6 +76,6 @@ def episode_gifs(run_dir: Path, manifest: dict[str, Any],
             continue
         if e.trajectory and digest != e.trajectory:
             continue
-        slug = episode_slug(e)
+        slug = name(e)
         gifs[slug] = str(write_gif(frames, out_dir / f"{slug}.gif"))
     return gifs
