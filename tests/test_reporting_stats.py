@@ -87,6 +87,17 @@ def brute_poi(x, y):
     return sum((a > b) + 0.5 * (a == b) for a, b in pairs) / len(pairs)
 
 
+def test_the_vectorised_improvement_is_rliables_to_the_bit():
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        nx, ny, tasks = rng.integers(1, 7, size=3)
+        x = rng.integers(0, 3, size=(nx, tasks)) / 2  # per-seed success rates: many ties
+        y = rng.integers(0, 3, size=(ny, tasks)) / 2
+        assert stats.improvement(x, y) == metrics.probability_of_improvement(x, y)
+    x = rng.random((4, 3))
+    assert stats.improvement(x, x) == 0.5 == metrics.probability_of_improvement(x, x)
+
+
 def test_probability_of_improvement_is_mann_whitney_over_pairs_and_rliables_ci():
     x = [np.array([1, 1, 0, 1.0]), np.array([0.5, 0.2, 0.9, 0.3])]
     y = [np.array([0, 1, 0, 0.0, 1]), np.array([0.4, 0.4, 0.1, 0.2, 0.0])]
