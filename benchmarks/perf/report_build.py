@@ -76,6 +76,11 @@ def timed_cli(*args: str) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def best(times: list[tuple[float, float]]) -> tuple[float, float]:
+    """The smallest wall time and the smallest CPU time of the repeats."""
+    return min(w for w, _ in times), min(c for _, c in times)
+
+
 def pages_only(run: Path) -> tuple[float, float]:
     """The pages alone, from the summary the html report just wrote (no statistics)."""
     from coopbench.reporting.summary import load_runs
@@ -123,9 +128,9 @@ def main() -> None:
     ensure_run(args.run)
     run = str(args.run)
     print(f"CPU: {cpu()}")
-    md = min(timed_cli("report", run, "--format", "md") for _ in range(args.repeats))
-    html = min(timed_cli("report", run, "--format", "html") for _ in range(args.repeats))
-    pages = min(pages_only(args.run) for _ in range(args.repeats))
+    md = best([timed_cli("report", run, "--format", "md") for _ in range(args.repeats)])
+    html = best([timed_cli("report", run, "--format", "html") for _ in range(args.repeats)])
+    pages = best([pages_only(args.run) for _ in range(args.repeats)])
     print("wall s (CPU s: what it costs on an idle machine; this one may be shared)")
     print(f"reference `report --format md`:   {md[0]:6.2f} ({md[1]:5.2f})")
     print(f"ours      `report --format html`: {html[0]:6.2f} ({html[1]:5.2f})  ratio "

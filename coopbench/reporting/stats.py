@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from scipy import stats as sps
 
 Z95 = 1.959963984540054
 PROFILE_TAUS = np.linspace(0.0, 1.0, 21)  # success-rate thresholds of the performance profile
@@ -116,17 +117,19 @@ def stratified_bootstrap(
 
 
 def improvement(scores_x: np.ndarray, scores_y: np.ndarray) -> float:
-    """rliable's `metrics.probability_of_improvement`, vectorised: per task the Mann-Whitney
-    U / (n_x n_y), i.e. P(X > Y) + P(X = Y) / 2 over all run pairs, averaged over tasks.
+    """rliable's `metrics.probability_of_improvement`, vectorised over tasks: per task the
+    Mann-Whitney U / (n_x n_y) (P(X > Y) + P(X = Y) / 2), averaged over tasks.
 
-    The same numbers as rliable's (U is counted exactly, then divided once; tested seed for
-    seed), without one `scipy.stats.mannwhitneyu` call per task and bootstrap replicate, which
-    made a pair of algorithms cost seconds.
+    U comes from mid-ranks as in `scipy.stats.mannwhitneyu` (ranks are multiples of 1/2, so
+    their sums are exact and the numbers equal rliable's to the bit; tested), with one
+    `rankdata` per bootstrap replicate instead of one `mannwhitneyu` per task and replicate,
+    which made a pair of algorithms cost seconds.
     """
-    x, y = np.asarray(scores_x), np.asarray(scores_y)
-    pairs = x[:, None, :] - y[None, :, :]  # (runs_x, runs_y, tasks)
-    u = (pairs > 0).sum(axis=(0, 1)) + 0.5 * (pairs == 0).sum(axis=(0, 1))
-    return float(np.mean([float(v) / (x.shape[0] * y.shape[0]) for v in u]))
+    x, y = np.asarray(scores_x, dtype=float), np.asarray(scores_y, dtype=float)
+    nx, ny = x.shape[0], y.shape[0]
+    ranks = sps.rankdata(np.concatenate([x, y]), axis=0)
+    u = ranks[:nx].sum(axis=0) - nx * (nx + 1) / 2
+    return float(np.mean([float(v) / (nx * ny) for v in u]))
 
 
 def probability_of_improvement(
