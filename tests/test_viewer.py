@@ -67,8 +67,8 @@ def test_report_html_writes_one_self_contained_folder(run):
     for page in [root / "index.html", *found["cells"], *found["episodes"], *found["compare"]]:
         text = page.read_text()
         assert not re.search(r"""(src|href)=["'](https?:)?//""", text), page  # offline
-        assert text.count("<script") == 1 and 'src="../static/viewer.js"' in text or \
-            'src="static/viewer.js"' in text
+        assert text.count("<script") == 1, page
+        assert 'src="../static/viewer.js"' in text or 'src="static/viewer.js"' in text
     summary = json.loads((run / "summary.json").read_text())
     assert json.loads((root / "summary.json").read_text()) == summary
     assert "Run" in index and "fingerprint" in index and "Statistics" in index
