@@ -135,6 +135,14 @@ class FakeServer:
                         "usage": {"prompt_tokens": 11, "completion_tokens": 7,
                                   "total_tokens": 18},
                     }).encode())
+                elif action.startswith("reply:"):  # this exact text as the answer
+                    self._send(200, json.dumps({
+                        "id": "x", "object": "chat.completion", "model": body["model"],
+                        "choices": [{"index": 0, "finish_reason": "stop",
+                                     "message": {"role": "assistant", "content": action[6:]}}],
+                        "usage": {"prompt_tokens": 11, "completion_tokens": 7,
+                                  "total_tokens": 18},
+                    }).encode())
                 elif action == "500":
                     self._error(500, "internal error")
                 elif action.startswith("429:"):

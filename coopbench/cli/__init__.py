@@ -21,6 +21,7 @@ from coopbench.cli.play_cmd import play
 from coopbench.cli.registry_cmds import envs_app, planners_app
 from coopbench.cli.report_cmd import compare, report
 from coopbench.cli.run_cmd import run
+from coopbench.cli.view_cmd import view
 from coopbench.core.errors import CoopbenchError
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ app.command()(run)
 app.command()(matrix)
 app.command()(report)
 app.command()(compare)
+app.command()(view)
 app.command()(play)
 
 _state = {"debug": False}

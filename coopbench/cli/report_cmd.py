@@ -55,6 +55,7 @@ def write_files(summary: dict[str, Any], data: Any, directory: Path, paper: bool
     from coopbench.core.io import write_json_atomic
     from coopbench.reporting import tables
     from coopbench.reporting.plots import write_plots
+    from coopbench.reporting.profile_plot import write_profile_plot
     from coopbench.reporting.summary import marl_eval_json
 
     try:
@@ -64,6 +65,9 @@ def write_files(summary: dict[str, Any], data: Any, directory: Path, paper: bool
         (directory / "summary.json").write_text(tables.format_json(summary))
         write_json_atomic(directory / "marl_eval.json", marl_eval_json(data))
         plots = write_plots(summary, directory / "plots", paper)
+        profile = write_profile_plot(summary, directory / "plots")
+        if profile is not None:
+            plots.append(profile)
     except OSError as exc:
         raise CoopbenchError(f"cannot write the report into {directory}: {exc.strerror}") from None
     return [directory / "report.md", directory / "summary.json", directory / "marl_eval.json",
@@ -76,12 +80,17 @@ def report(
     paper: bool = typer.Option(False, "--paper", help="Add the paper-style SR/NQ/ES table."),
     files: bool = typer.Option(
         True, "--files/--no-files",
-        help="Also write report.md/.html, summary.json, marl_eval.json and plots/ into the run.",
+        help="Also write report.md/.html, summary.json, marl_eval.json and plots/ into the run "
+             "(with --format html: the report folder <run>/report/ too).",
     ),
+    frames: bool = typer.Option(
+        False, "--frames", help="With --format html: replay each episode into a GIF (slow)."),
 ) -> None:
     """Per-cell success (Wilson CI), steps/queries/tokens/cost ± SE, IQM and P(improvement).
 
-    Given a `coopbench credit train` directory, it reports and plots the learning curves.
+    With `--format html` it also writes the static report folder `<run>/report/` (overview,
+    cell, episode and compare pages; open `index.html`, or use `coopbench view`). Given a
+    `coopbench credit train` directory, it reports and plots the learning curves.
     """
     from coopbench.credit.curves import is_training_run
     from coopbench.reporting.summary import load_runs, summarise
@@ -95,6 +104,28 @@ def report(
     if files:
         written = write_files(summary, data, run_dir, paper)
         err_console.print(f"[dim]wrote {', '.join(str(p) for p in written)}", highlight=False)
+        if fmt is Format.html:
+            index = write_site(run_dir, summary, data, written, frames)
+            err_console.print(f"[dim]wrote the report folder: {index}", highlight=False)
+
+
+def write_site(run_dir: Path, summary: dict[str, Any], data: Any, written: list[Path],
+               frames: bool) -> Path:
+    """The static report folder `<run>/report/`, from the files `write_files` wrote."""
+    from coopbench.reporting.viewer.build import build
+    from coopbench.reporting.viewer.model import episode_slug
+
+    gifs = None
+    if frames:
+        from coopbench.runner.replay import episode_gifs
+        from coopbench.runner.store import RunStore
+
+        gifs = episode_gifs(run_dir, RunStore(run_dir).read_manifest() or {}, data.episodes,
+                            episode_slug)
+        err_console.print(f"[dim]replayed {len(gifs)} of {len(data.episodes)} episodes into "
+                          "GIFs", highlight=False)
+    return build(run_dir, summary, data, [p for p in written if p.suffix == ".png"],
+                 frames=gifs)
 
 
 def report_training(run_dir: Path, fmt: Format, files: bool) -> None:

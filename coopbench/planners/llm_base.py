@@ -259,6 +259,7 @@ class LLMPlanner(Planner):
             prompt=messages,
             reply=completion.text,
             cached=completion.cached,
+            latency_s=round(getattr(completion, "latency_s", 0.0), 4),
         )
         return completion.text
 
@@ -289,7 +290,7 @@ class LLMPlanner(Planner):
         ctx.note("query", agent=agent, purpose=purpose, prompt=messages,
                  candidates=len(candidates), reply=candidates[best],
                  log_mu=round(scores.logprobs[best], 4), method=scores.method,
-                 cached=scores.cached)
+                 cached=scores.cached, latency_s=round(getattr(scores, "latency_s", 0.0), 4))
         return np.asarray(scores.logprobs, dtype=float)
 
     def call_meta(self, env: LanguageEnv, agent: str | None, purpose: str) -> dict[str, Any]:

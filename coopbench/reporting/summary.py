@@ -216,6 +216,15 @@ def solved_by(episodes: list[EpisodeResult]) -> dict[str, dict[str, Any]]:
     }
 
 
+def profiles(episodes: list[EpisodeResult]) -> dict[str, dict[str, list[float]]]:
+    """Per algorithm label: rliable's performance profile of per-seed success."""
+    scores = _seed_scores(episodes)
+    return stats.performance_profiles(
+        {algorithm_label(*algo): [by_env[env] for env in sorted(by_env)]
+         for algo, by_env in scores.items()},
+        reps=POI_REPS, random_state=RANDOM_STATE)
+
+
 def summarise(data: RunData) -> dict[str, Any]:
     cells = cell_rows(data.episodes)
     agg, improvement = aggregates(data.episodes)
@@ -231,16 +240,20 @@ def summarise(data: RunData) -> dict[str, Any]:
         "aggregates": agg,
         "improvement": improvement,
         "solved_by": solved_by(data.episodes),
+        "profiles": profiles(data.episodes),
         "skipped": data.skipped,
         "notes": notes,
         "statistics": {
             "unit": "seed (episodes of a seed averaged first)",
             "success_ci": "Wilson score 95% interval over seeds",
             "plus_minus": "standard error of the mean over seeds",
-            "aggregate": f"IQM over tasks x seeds, stratified bootstrap 95% CI "
-                         f"({BOOTSTRAP_REPS} reps, random_state={RANDOM_STATE})",
+            "aggregate": f"IQM over tasks x seeds, stratified bootstrap 95% CI (rliable "
+                         f"{BOOTSTRAP_REPS} reps, percentile, random_state={RANDOM_STATE}; "
+                         "unequal seed counts: the first n of each task)",
             "improvement": f"P(X > Y), Mann-Whitney U / (n_x n_y) averaged over common tasks, "
-                           f"stratified bootstrap 95% CI ({POI_REPS} reps)",
+                           f"stratified bootstrap 95% CI (rliable, {POI_REPS} reps)",
+            "profiles": f"performance profiles: fraction of seed x task runs with success "
+                        f"above tau, stratified bootstrap 95% band (rliable, {POI_REPS} reps)",
         },
     }
 
