@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 LLAMA  := $(VENV)/.llama-stamp
 export PYGAME_HIDE_SUPPORT_PROMPT := 1
 
-.PHONY: install test demo lint clean
+.PHONY: install test demo lint clean chromium
 
 # llama-cpp-python from a wheel built for this host's CPU without AMX code (tools/llama_wheel.py),
 # cached outside the tree under a key of its build flags, so a second clone builds nothing.
@@ -25,7 +25,13 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: $(STAMP)
+# Headless Chromium (Debian's package) for the report viewer's browser tests.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+test: $(STAMP) chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
 
