@@ -11,7 +11,7 @@ import sys
 import typer
 from typer._click import exceptions as click_exceptions  # typer 0.29 vendors click
 
-from coopbench.cli._common import console, err_console
+from coopbench.cli._common import console, err_console, shown
 from coopbench.cli.credit_cmd import credit_app
 from coopbench.cli.critic_cmd import critic_app
 from coopbench.cli.envs_warm_cmd import warm as _warm  # noqa: F401  (registers `envs warm`)
@@ -60,7 +60,7 @@ def version() -> None:
 
 
 def _fail(message: str, status: int) -> None:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[red]error:[/red] {shown(message)}", highlight=False, soft_wrap=True)
     sys.exit(status)
 
 

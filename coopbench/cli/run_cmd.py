@@ -15,7 +15,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from coopbench import envs, planners
-from coopbench.cli._common import console, err_console
+from coopbench.cli._common import console, err_console, shown
 from coopbench.cli.kwargs import (
     ENV_KWARG_OPTION,
     PLANNER_KWARG_OPTION,
@@ -114,7 +114,7 @@ def run(
             console.print(f"[dim]{len(tasks) - len(todo)} of {len(tasks)} episodes already done")
         with store.room_reserved():
             try:
-                errors = _play(todo, store, model, f"{env_spec.id} × {planner_spec.id}")
+                errors = _play(todo, store, model, shown(f"{env_spec.id} × {planner_spec.id}"))
             except StorageFull as exc:
                 with contextlib.suppress(StorageFull):  # then it stays `running`: resumable
                     _set_status(store, manifest, "interrupted", str(exc))
