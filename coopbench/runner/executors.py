@@ -162,6 +162,7 @@ def _worker_init() -> None:
     """Ctrl-C reaches the whole process group: only the matrix process handles it. A worker
     whose matrix process died (SIGKILL) exits within a second instead of lingering."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the CLI's: `close()` terminates us
     parent = os.getppid()
 
     def watch() -> None:
