@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from coopbench.core.runlock import RunDirBusy, file_lock, run_lock
+from coopbench.core.runlock import RunDirBusy, file_lock, run_lock, started
 
 TRAIN = ("credit", "train", "--env", "meetgrid/meet-v0", "--envs", "2", "--rollout", "16",
          "--threads", "1")
@@ -120,6 +120,15 @@ def test_a_failed_start_in_the_current_directory_keeps_it(tmp_path, monkeypatch)
         (tmp_path / "manifest.json").write_text("{}")
         raise ValueError("bad start")
     assert tmp_path.is_dir() and list(tmp_path.iterdir()) == []
+
+
+def test_a_run_that_began_its_work_is_kept_when_it_fails(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(ValueError), run_lock(out, "test", results=("episodes.jsonl",)):
+        (out / "manifest.json").write_text('{"status": "running"}')
+        started(out)
+        raise ValueError("a worker died before any episode finished")
+    assert (out / "manifest.json").exists()  # the manifest says how it ended: resumable
 
 
 def test_a_failed_resume_keeps_what_the_directory_held(tmp_path):

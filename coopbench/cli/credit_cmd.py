@@ -10,7 +10,7 @@ import typer
 
 from coopbench.cli._common import console
 from coopbench.core.errors import CoopbenchError, Interrupted
-from coopbench.core.runlock import run_lock
+from coopbench.core.runlock import run_lock, started
 
 if TYPE_CHECKING:
     from coopbench.credit.ppo import Trainer
@@ -77,6 +77,7 @@ def collect(
                            tie_tolerance=tie_tolerance, gaps=steps, env_kwargs=_kwargs(env_kwargs))
     with run_lock(out, "coopbench credit collect", results=(CALLS,)):
         model = llm_mod.make(llm, call_log=out / CALLS)
+        started(out)
         with console.status(f"ranking {pairs} pairs × {repeats} with {model.spec}"):
             meta = run_collect(config, model, out)
     sim = " [yellow](simulated)[/yellow]" if meta["llm"]["simulated"] else ""
@@ -189,6 +190,7 @@ def train(
 def _train(trainer: Trainer) -> None:
     """Train with a line per update; Ctrl-C (or SIGTERM) says how to resume."""
     out = trainer.run_dir
+    started(out)
 
     def show(row: dict) -> None:
         metric = "soups" if "soups" in row else "return"

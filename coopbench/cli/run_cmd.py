@@ -28,7 +28,7 @@ from coopbench.cli.kwargs import (
 )
 from coopbench.core.errors import CoopbenchError, StorageFull
 from coopbench.runner.critics import prepare_critics
-from coopbench.runner.lock import run_lock
+from coopbench.runner.lock import run_lock, started
 from coopbench.runner.single import (
     EpisodeTask,
     build_llm,
@@ -112,6 +112,7 @@ def run(
         )
         if len(todo) < len(tasks):
             console.print(f"[dim]{len(tasks) - len(todo)} of {len(tasks)} episodes already done")
+        started(store.root)
         with store.room_reserved():
             try:
                 errors = _play(todo, store, model, shown(f"{env_spec.id} × {planner_spec.id}"))

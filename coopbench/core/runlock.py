@@ -14,8 +14,9 @@ directory): whoever locks a file checks afterwards that it is still the one at t
 otherwise locks the new one, so two writers never hold two different files of one name.
 
 A failed start leaves nothing behind: when the body raises in a directory that was missing or
-empty when the lock was taken, and none of the caller's `results` files holds anything yet,
-the directory is removed again (no stray `.run.lock` or half-written manifest to trip over).
+empty when the lock was taken, before the command called `started` (it begins its real work:
+episodes, updates) and while none of the caller's `results` files holds anything, the
+directory is removed again (no stray `.run.lock` or half-written manifest to trip over).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from coopbench.core.errors import CoopbenchError
 
 LOCK = ".run.lock"
 HOLDER = ".run.holder"
+_STARTED: set[Path] = set()  # run directories whose command began its real work
 
 
 class RunDirBusy(CoopbenchError):
@@ -64,13 +66,24 @@ def run_lock(root: Path | str, command: str, *, results: Iterable[str] = ()) -> 
         fresh = not any(root.iterdir())
     except OSError as exc:
         raise CoopbenchError(f"cannot write to output directory {root}: {exc.strerror}") from None
+    key = root.resolve()
+    _STARTED.discard(key)
     with _held(root / LOCK, root / HOLDER, root, command):
         try:
             yield
         except BaseException:
-            if fresh and not any(_has_content(root / name) for name in results):
+            if (fresh and key not in _STARTED
+                    and not any(_has_content(root / name) for name in results)):
                 _remove_start(root)
             raise
+        finally:
+            _STARTED.discard(key)
+
+
+def started(root: Path | str) -> None:
+    """Say that the command holding `root`'s lock has begun its real work: from now on a
+    failure is a run that stopped (kept, resumable), not a start that failed (removed)."""
+    _STARTED.add(Path(root).resolve())
 
 
 @contextlib.contextmanager
