@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from coopbench import envs
+from coopbench.core import signed
 from coopbench.envs.overcooked import cache
 from coopbench.envs.overcooked.sim import LAYOUTS_DIR
 
@@ -26,6 +27,7 @@ BUILD = (
 @pytest.fixture
 def fresh_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("COOPBENCH_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # a fresh signing key
     cache.clear_memo()
     yield tmp_path / "overcooked"
     cache.clear_memo()
@@ -43,7 +45,7 @@ def test_planners_go_to_the_user_cache_not_site_packages(fresh_cache):
     files = _pickles(fresh_cache)
     assert len(files) == 1 and files[0].name.startswith("cramped_room-mp-")
     assert _pickles(PLANNERS_DIR) == before
-    planner = pickle.loads(files[0].read_bytes())
+    planner = signed.unseal(files[0].read_bytes())
     assert planner.all_plans.keys() == env.kitchen.mp.all_plans.keys()
 
 
@@ -54,7 +56,51 @@ def test_a_corrupt_cache_file_is_rebuilt(fresh_cache):
     cache.clear_memo()
     env = envs.make("overcooked/cramped_room-skills-v0")
     assert env.kitchen.mp.all_plans
-    assert pickle.loads(path.read_bytes()).all_plans
+    assert signed.unseal(path.read_bytes()).all_plans
+
+
+class _Planted:
+    """What an attacker writes into a shared cache: unpickling it runs `touch marker`."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_planted_pickle_never_runs_and_the_cache_is_rebuilt(fresh_cache, capfd, tmp_path):
+    envs.make("overcooked/cramped_room-skills-v0").kitchen.mp  # noqa: B018
+    (path,) = _pickles(fresh_cache)
+    marker = tmp_path / "owned"
+    for planted in (pickle.dumps(_Planted(marker)),  # a plain pickle, and one dressed up as
+                    signed.MAGIC + bytes(32) + pickle.dumps(_Planted(marker))):  # ours
+        path.write_bytes(planted)
+        cache.clear_memo()
+        capfd.readouterr()
+        env = envs.make("overcooked/cramped_room-skills-v0")
+        assert env.kitchen.mp.all_plans
+        assert not marker.exists()
+        notices = capfd.readouterr().err.strip().splitlines()
+        assert len(notices) == 1 and "rebuilding the motion-planner cache" in notices[0]
+        assert signed.unseal(path.read_bytes()).all_plans  # rebuilt, signed
+    cache.clear_memo()
+    envs.make("overcooked/cramped_room-skills-v0").kitchen.mp  # noqa: B018
+    assert capfd.readouterr().err == ""  # a good file: no notice
+
+
+def test_another_users_file_is_not_trusted(fresh_cache, monkeypatch, tmp_path):
+    envs.make("overcooked/cramped_room-skills-v0").kitchen.mp  # noqa: B018
+    (path,) = _pickles(fresh_cache)
+    mine = path.read_bytes()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "someone-else"))
+    with pytest.raises(signed.ForeignFile):
+        signed.unseal(mine)
+    cache.clear_memo()
+    envs.make("overcooked/cramped_room-skills-v0").kitchen.mp  # noqa: B018
+    assert len(_pickles(fresh_cache)) == 2  # each user's own file, by name: no ping-pong
+    assert path.read_bytes() == mine
+    assert oct(signed.key_path().stat().st_mode & 0o777) == "0o600"
 
 
 def test_processes_starting_together_share_one_complete_file(fresh_cache):
@@ -66,7 +112,7 @@ def test_processes_starting_together_share_one_complete_file(fresh_cache):
     assert len({out.strip() for out, _ in outputs}) == 1
     files = _pickles(fresh_cache)
     assert len(files) == 1
-    assert len(pickle.loads(files[0].read_bytes()).all_plans) == int(outputs[0][0])
+    assert len(signed.unseal(files[0].read_bytes()).all_plans) == int(outputs[0][0])
     assert not list(fresh_cache.glob("*.tmp"))
 
 

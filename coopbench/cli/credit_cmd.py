@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from coopbench.cli._common import console
-from coopbench.core.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError, Interrupted
+from coopbench.core.runlock import run_lock, started
+
+if TYPE_CHECKING:
+    from coopbench.credit.ppo import Trainer
 
 credit_app = typer.Typer(
     help="LLM-guided credit assignment: rank states with an LLM, fit per-agent potentials, "
@@ -70,10 +75,11 @@ def collect(
     config = CollectConfig(spec.id, pairs=pairs, repeats=repeats, explore=levels, seed=seed,
                            temperature=temperature, concurrency=concurrency,
                            tie_tolerance=tie_tolerance, gaps=steps, env_kwargs=_kwargs(env_kwargs))
-    out.mkdir(parents=True, exist_ok=True)
-    model = llm_mod.make(llm, call_log=out / CALLS)
-    with console.status(f"ranking {pairs} pairs × {repeats} with {model.spec}"):
-        meta = run_collect(config, model, out)
+    with run_lock(out, "coopbench credit collect", results=(CALLS,)):
+        model = llm_mod.make(llm, call_log=out / CALLS)
+        started(out)
+        with console.status(f"ranking {pairs} pairs × {repeats} with {model.spec}"):
+            meta = run_collect(config, model, out)
     sim = " [yellow](simulated)[/yellow]" if meta["llm"]["simulated"] else ""
     console.print(
         f"{meta['pairs']} pairs · {meta['queries']} LLM queries ({meta['cache_hits']} cached)"
@@ -113,12 +119,13 @@ def fit(
     config = potential.FitConfig(hidden=hidden, shared=shared, steps=steps, lr=lr, seed=seed,
                                  ignore_inputs=ignored, standardise=standardise)
     net, report = potential.fit(arrays, config)
-    potential.save(net, out, {
-        "env_id": meta["env_id"], "features_version": meta["features_version"],
-        "agents": meta["agents"], "fit": potential.fit_config_dict(config), "report": report,
-        "preferences": {"dir": str(prefs), "llm": meta["llm"], "pairs": meta["pairs"],
-                        "queries": meta["queries"], "repeats": meta["config"]["repeats"]},
-    })
+    with run_lock(out, "coopbench credit fit"):
+        potential.save(net, out, {
+            "env_id": meta["env_id"], "features_version": meta["features_version"],
+            "agents": meta["agents"], "fit": potential.fit_config_dict(config), "report": report,
+            "preferences": {"dir": str(prefs), "llm": meta["llm"], "pairs": meta["pairs"],
+                            "queries": meta["queries"], "repeats": meta["config"]["repeats"]},
+        })
     rho = report.get("spearman_with_progress") or []
     rho_text = ", ".join("-" if r is None else f"{r:.2f}" for r in rho)
     acc = report["label_accuracy"]
@@ -165,7 +172,8 @@ def train(
     import torch
 
     from coopbench import envs
-    from coopbench.credit.ppo import TrainConfig, Trainer
+    from coopbench.credit.curves import CURVES
+    from coopbench.credit.ppo import CHECKPOINT, TrainConfig, Trainer
 
     torch.set_num_threads(max(1, threads))
     spec = envs.registry.spec(env)
@@ -177,7 +185,14 @@ def train(
         minibatches=minibatches, hidden=hidden, reward_scale=reward_scale, seed=seed, device=device,
         env_kwargs=_kwargs(env_kwargs),
     )
-    trainer = Trainer(config, out, resume=resume, log=lambda m: console.print(f"[dim]{m}"))
+    with run_lock(out, "coopbench credit train", results=(CURVES, CHECKPOINT)):
+        _train(Trainer(config, out, resume=resume, log=lambda m: console.print(f"[dim]{m}")))
+
+
+def _train(trainer: Trainer) -> None:
+    """Train with a line per update; Ctrl-C (or SIGTERM) says how to resume."""
+    out = trainer.run_dir
+    started(out)
 
     def show(row: dict) -> None:
         metric = "soups" if "soups" in row else "return"
@@ -189,14 +204,28 @@ def train(
             highlight=False,
         )
 
+    _set_status(out, "running")
     try:
         result = trainer.train(on_update=show)
     except KeyboardInterrupt:
-        raise CoopbenchError(
+        _set_status(out, "interrupted")
+        raise Interrupted(
             f"interrupted at update {trainer.update}; continue with the same command and --resume"
         ) from None
+    _set_status(out, "complete")
     console.print(f"done: {result['env_steps']:,} env steps in {result['wall_s']:.0f}s on "
                   f"{result['device']} → {out}/curves.png")
+
+
+def _set_status(run_dir: Path, status: str) -> None:
+    """Say in the run's manifest whether it is running, complete or interrupted."""
+    from coopbench.core.io import write_json_atomic
+    from coopbench.core.saved import read_json
+
+    path = run_dir / "manifest.json"
+    manifest = read_json(path, "run manifest")
+    if isinstance(manifest, dict):
+        write_json_atomic(path, {**manifest, "status": status})
 
 
 def _steps(value: int | None) -> str:

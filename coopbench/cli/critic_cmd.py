@@ -8,6 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from coopbench.cli._common import console, err_console, print_json
+from coopbench.core.runlock import file_lock
 
 critic_app = typer.Typer(help="Collect data for, train and evaluate ReAd advantage critics.")
 
@@ -45,10 +46,10 @@ def collect(
                         explore=explore, branch=branch, gamma=gamma,
                         horizon_scale=horizon_scale, seed=seed)
     total = expert_episodes + reset_episodes + llm_episodes
-    with _progress() as progress:
+    with file_lock(out, "coopbench critic collect"), _progress() as progress:
         bar = progress.add_task(f"collect {env_id}", total=total, status="")
         data = run_collect(cfg, lambda source, i: progress.update(bar, advance=1, status=source))
-    data.save(out)
+        data.save(out)
     console.print(f"{len(data)} transitions from {data.meta['episodes']} episodes -> {out}")
 
 
@@ -110,7 +111,7 @@ def train(
         console.print(f"MC targets shaped with the potential {potential} (scale "
                       f"{potential_scale:g}, team target = mean over agents)")
     dataset = Dataset.concat(parts)
-    with _progress() as progress:
+    with file_lock(out, "coopbench critic train"), _progress() as progress:
         bar = progress.add_task("train", total=epochs, status="")
 
         def on_epoch(epoch: int, tr: float, va: float) -> None:

@@ -9,7 +9,7 @@ import time
 
 import typer
 
-from coopbench.cli._common import console
+from coopbench.cli._common import console, shown
 from coopbench.core.errors import CoopbenchError
 
 llm_app = typer.Typer(help="Check model specs, serve the embedded model, manage the cache.",
@@ -39,14 +39,14 @@ def check(
     usage = completion.usage
     rate = usage.tokens_out / wall if wall > 0 else 0.0
     lines = [
-        f"model      {completion.model}" + ("  (simulated)" if model.simulated else ""),
-        f"identity   {model.model_id}",
-        f"reply      {completion.text.strip()!r}",
+        f"model      {shown(completion.model)}" + ("  (simulated)" if model.simulated else ""),
+        f"identity   {shown(model.model_id)}",
+        f"reply      {shown(repr(completion.text.strip()))}",
         f"latency    {wall:.2f} s   attempts {max(completion.attempts, 1)}",
         f"tokens     {usage.tokens_in} in, {usage.tokens_out} out   {rate:.1f} tokens/s out",
     ]
     for line in lines:
-        console.print(line, highlight=False, markup=False, soft_wrap=True)
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 @llm_app.command()

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Group
 from rich.live import Live
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -23,7 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from coopbench.cli._common import console, err_console
+from coopbench.cli._common import console, err_console, shown
 from coopbench.cli.kwargs import STRICT_CRITIC_OPTION
 from coopbench.cli.report_cmd import print_table, write_files
 from coopbench.core.errors import Interrupted
@@ -58,7 +57,7 @@ class LiveDisplay:
 
     def __call__(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "note":
-            err_console.print(f"[yellow]{data['message']}", highlight=False, soft_wrap=True)
+            err_console.print(f"[yellow]{shown(data['message'])}", highlight=False, soft_wrap=True)
         elif kind == "start":
             self.cells = data["cells"]
             todo = data["total"] - data["done"]
@@ -94,23 +93,23 @@ class LiveDisplay:
     def _line(self, group: tuple[str, str, str], c: CellStats) -> str:
         rate = c.successes / c.done if c.done else 0.0
         queries = c.queries / c.done if c.done else 0.0
-        return (f"{group[0]} · {algorithm_label(group[1], group[2])}: {c.done}/{c.total} "
-                f"success {rate:.2f} queries/ep {queries:.1f}")
+        return (shown(f"{group[0]} · {algorithm_label(group[1], group[2])}") + f": {c.done}/"
+                f"{c.total} success {rate:.2f} queries/ep {queries:.1f}")
 
     def _panel(self) -> Group:
         """The live panel: overall progress and the most recently updated cells."""
         table = Table(box=None, header_style="bold", pad_edge=False)
         for name in ("task", "algorithm", "done", "success", "queries/ep", "errors"):
             table.add_column(name)
-        shown = self.recent[:MAX_ROWS] or list(self.cells)[:MAX_ROWS]
-        for group in shown:
+        listed = self.recent[:MAX_ROWS] or list(self.cells)[:MAX_ROWS]
+        for group in listed:
             c = self.cells[group]
             table.add_row(
-                group[0], algorithm_label(group[1], group[2]), f"{c.done}/{c.total}",
+                shown(group[0]), shown(algorithm_label(group[1], group[2])), f"{c.done}/{c.total}",
                 f"{c.successes / c.done:.2f}" if c.done else "—",
                 f"{c.queries / c.done:.1f}" if c.done else "—", str(c.errors) if c.errors else "",
             )
-        hidden = len(self.cells) - len(shown)
+        hidden = len(self.cells) - len(listed)
         parts: list[Any] = [self.progress, table]
         if hidden > 0:
             parts.append(f"[dim]… and {hidden} more cells")
@@ -136,10 +135,10 @@ def show_plan(spec: Any, out: Path, source: str) -> None:
         entry[0] += 1
         entry[1] += t.key in done
     for (env, planner, llm), (n, k) in totals.items():
-        table.add_row(env, escape(algorithm_label(planner, llm)), str(n), str(k))
+        table.add_row(shown(env), shown(algorithm_label(planner, llm)), str(n), str(k))
     console.print(table)
     for s in plan.skipped:
-        console.print(f"skipped {s['env']} × {s['planner']}: {s['reason']}", highlight=False)
+        console.print(shown(f"skipped {s['env']} × {s['planner']}: {s['reason']}"), highlight=False)
     left = sum(t.key not in done for t in plan.tasks)
     console.print(f"{left} of {len(plan.tasks)} episodes left to run into {out}",
                   highlight=False)
@@ -191,7 +190,7 @@ def matrix(
         display.stop()
     skipped = outcome.plan.skipped
     for s in skipped:
-        err_console.print(f"[dim]skipped {s['env']} × {s['planner']}: {s['reason']}",
+        err_console.print("[dim]" + shown(f"skipped {s['env']} × {s['planner']}: {s['reason']}"),
                           highlight=False)
     if report:
         data = load_runs([out])

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from coopbench import envs, planners
-from coopbench.cli._common import console
+from coopbench.cli._common import console, shown
 from coopbench.cli.kwargs import (
     ENV_KWARG_OPTION,
     PLANNER_KWARG_OPTION,
@@ -53,7 +53,7 @@ def play(
         if gif:
             frames.append(environment.render())
         if not quiet:
-            actions = "; ".join(f"{a}: {t}" for a, t in record.joint.items())
+            actions = shown("; ".join(f"{a}: {t}" for a, t in record.joint.items()))
             console.print(f"[dim]step {record.step:>3}[/dim] {actions}  reward {record.reward:g}")
 
     def on_reset() -> None:  # the first frame is the initial state

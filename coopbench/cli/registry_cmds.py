@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from coopbench.cli._common import console, print_json
+from coopbench.cli._common import console, print_json, shown
 from coopbench.core.registry import Registry
 
 envs_app = typer.Typer(help="List registered environments (and manage their caches).")
@@ -37,8 +37,9 @@ def _list(registry: Registry, as_json: bool, title: str) -> None:
     if plugins:  # only worth a column when something came from a plug-in
         table.add_column("source", style="dim", no_wrap=True, min_width=widest)
     for spec, caps in zip(specs, summaries, strict=True):
-        table.add_row(spec.id, *([caps] if show_caps else []), _cut(spec.description, room),
-                      *([spec.source] if plugins else []))
+        table.add_row(shown(spec.id), *([caps] if show_caps else []),
+                      shown(_cut(spec.description, room)),
+                      *([shown(spec.source)] if plugins else []))
     console.print(table)
 
 

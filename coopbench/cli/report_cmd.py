@@ -14,7 +14,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from coopbench.cli._common import console, err_console
+from coopbench.cli._common import console, err_console, visible
 from coopbench.core.errors import CoopbenchError
 
 
@@ -31,7 +31,16 @@ def print_table(summary: dict[str, Any]) -> None:
     from coopbench.reporting import tables
 
     out = console if console.is_terminal else Console(width=200, file=sys.stdout)
-    out.print(tables.format_rich(summary))
+    out.print(tables.format_rich(_visible(summary)))  # tables escape markup themselves
+
+
+def _visible(data: Any) -> Any:
+    """`data` with control characters written out in every string (run files are input)."""
+    if isinstance(data, dict):
+        return {k: _visible(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return type(data)(_visible(v) for v in data)
+    return visible(data) if isinstance(data, str) else data
 
 
 def emit(summary: dict[str, Any], fmt: Format, paper: bool) -> None:

@@ -15,7 +15,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from coopbench import envs, planners
-from coopbench.cli._common import console, err_console
+from coopbench.cli._common import console, err_console, shown
 from coopbench.cli.kwargs import (
     ENV_KWARG_OPTION,
     PLANNER_KWARG_OPTION,
@@ -28,7 +28,7 @@ from coopbench.cli.kwargs import (
 )
 from coopbench.core.errors import CoopbenchError, StorageFull
 from coopbench.runner.critics import prepare_critics
-from coopbench.runner.lock import run_lock
+from coopbench.runner.lock import run_lock, started
 from coopbench.runner.single import (
     EpisodeTask,
     build_llm,
@@ -112,9 +112,10 @@ def run(
         )
         if len(todo) < len(tasks):
             console.print(f"[dim]{len(tasks) - len(todo)} of {len(tasks)} episodes already done")
+        started(store.root)
         with store.room_reserved():
             try:
-                errors = _play(todo, store, model, f"{env_spec.id} × {planner_spec.id}")
+                errors = _play(todo, store, model, shown(f"{env_spec.id} × {planner_spec.id}"))
             except StorageFull as exc:
                 with contextlib.suppress(StorageFull):  # then it stays `running`: resumable
                     _set_status(store, manifest, "interrupted", str(exc))

@@ -17,6 +17,11 @@ class CoopbenchError(Exception):
     exit_status = 2
 
 
+class CoopbenchWarning(UserWarning):
+    """Something the user should know that does not stop the command (a cache that cannot be
+    used costs calls, not the run); the CLI shows it as one line."""
+
+
 class Interrupted(CoopbenchError):
     """The user pressed Ctrl-C; the message says what was kept. Exit status 130."""
 

@@ -157,6 +157,7 @@ class EpisodeResult(JsonRecord):
     # sha256[:16] of the start state, each executed joint action and each next state
     # (features()): equal digests mean the same episode ("" in records older than it)
     trajectory: str = ""
+    node: str = ""  # where it ran: the Ray node id under Ray, else the host name
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

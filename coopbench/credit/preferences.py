@@ -282,6 +282,6 @@ def load(path: Path | str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     root = Path(path)
     if not (root / PREFERENCES).exists() or not (root / META).exists():
         raise CoopbenchError(f"{root} holds no preferences (run `coopbench credit collect`)")
-    with np.load(root / PREFERENCES) as data:
+    with np.load(root / PREFERENCES, allow_pickle=False) as data:  # data only, never code
         arrays = {k: data[k] for k in data.files}
     return arrays, json.loads((root / META).read_text())

@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from coopbench.core.errors import BadScores, CoopbenchError
+from coopbench.core.errors import BadScores, CoopbenchError, CoopbenchWarning
 from coopbench.core.types import Usage
 from coopbench.llm.base import Completion, Message, Oracle, Scores
 from coopbench.llm.cache import Entry, ResponseCache, cache_key
@@ -308,8 +308,15 @@ def _check_scores(logprobs: Any, n: int, spec: str) -> None:
         raise BadScores(f"{spec}: scores are not log-probabilities (e.g. {bad[0]})")
 
 
+_CACHE_WARNED: set[str] = set()  # one notice per cache file and process, not one per call
+
+
 def _warn_cache(path: object, exc: Exception) -> None:
-    warnings.warn(f"LLM cache {path} unusable, answering without it: {exc}", stacklevel=3)
+    if str(path) in _CACHE_WARNED:
+        return
+    _CACHE_WARNED.add(str(path))
+    warnings.warn(f"LLM cache {path} unusable, answering without it: {exc}", CoopbenchWarning,
+                  stacklevel=3)
 
 
 def _one_line(error: BaseException) -> str:

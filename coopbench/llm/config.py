@@ -30,9 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from coopbench.core import secrets
+from coopbench.core.configfile import load_yaml
 from coopbench.core.errors import ConfigError, CoopbenchError
 from coopbench.llm import paths
 
@@ -72,11 +71,7 @@ def load(path: Path | None = None) -> LLMConfig:
     path = path or paths.config_file()
     if not path.exists():
         return LLMConfig()
-    try:
-        data = yaml.safe_load(path.read_text("utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"cannot read LLM config {path}: {first}") from None
+    data = load_yaml(path, "LLM config") or {}  # not UTF-8, too deep, too large: one line
     if not isinstance(data, dict):
         raise ConfigError(f"LLM config {path} must be a mapping")
     unknown = set(data) - _TOP

@@ -160,7 +160,8 @@ async def call_with_retries(
         if is_transient(exc):
             raise LLMCallError(
                 f"{what}: gave up after {attempts} attempt(s), last error: "
-                f"{describe(exc, policy.timeout_s)}", attempts, retries,
+                f"{describe(exc, policy.timeout_s)} (a run keeps what it finished: run the same "
+                "command again to resume)", attempts, retries,
             ) from None
         if isinstance(exc, openai.APIStatusError):
             raise _as_call_error(_permanent(exc, what, model, base_url), attempts,

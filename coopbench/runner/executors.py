@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -113,7 +114,17 @@ def execute(task: EpisodeTask, allowance: Budget | None, ctx: WorkerContext) -> 
             tokens_in=spent.tokens, cost_usd=spent.cost_usd,
         )
     spent = metered.spent if metered else Spend()
+    result.node = _node()
     return Outcome(task.key, result=result.to_json(), spent=spent)
+
+
+def _node() -> str:
+    """Where this runs: the Ray node id in a Ray worker (hosts may share a name), else the
+    host name."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        return ray.get_runtime_context().get_node_id()
+    return socket.gethostname()
 
 
 def _append_transcripts(run_dir: Path, steps: list[dict[str, Any]]) -> None:
@@ -162,6 +173,7 @@ def _worker_init() -> None:
     """Ctrl-C reaches the whole process group: only the matrix process handles it. A worker
     whose matrix process died (SIGKILL) exits within a second instead of lingering."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the CLI's: `close()` terminates us
     parent = os.getppid()
 
     def watch() -> None:

@@ -29,7 +29,7 @@ from coopbench.runner.budget import BudgetExceeded, Spend
 from coopbench.runner.cells import Plan, expand
 from coopbench.runner.critics import prepare_critics
 from coopbench.runner.executors import WorkerContext, make_executor
-from coopbench.runner.lock import run_lock
+from coopbench.runner.lock import run_lock, started
 from coopbench.runner.single import EpisodeTask
 from coopbench.runner.spec import MatrixSpec, fingerprint
 from coopbench.runner.store import RunStore
@@ -222,6 +222,7 @@ def _run(store: RunStore, manifest: dict, spec: MatrixSpec, plan: Plan, executor
     except CoopbenchError as exc:
         _finish(store, manifest, outcome, "failed", str(exc))
         raise
+    started(store.root)
     emit("start", {"total": outcome.total, "done": outcome.done_before, "cells": cells,
                    "executor": kind, "workers": n_workers})
     # keep workers busy while this process records results; a budget hands out what is

@@ -18,9 +18,9 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from coopbench.core.configfile import load_yaml
 from coopbench.core.errors import ConfigError, CoopbenchError
 from coopbench.runner.single import (
     MAX_EPISODES,
@@ -158,18 +158,7 @@ def fingerprint(parts: dict[str, Any]) -> str:
 
 def load_spec(path: Path | str) -> MatrixSpec:
     """Read and validate a spec file; every problem is one `ConfigError` line."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read matrix spec {path}: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: malformed YAML: {problem}") from None
+    data = load_yaml(path, "matrix spec")  # not UTF-8, too deep or too large: one line
     return parse_spec(data, source=str(path))
 
 

@@ -5,6 +5,11 @@ races when several processes start at once. Here a planner is keyed by a hash of
 depends on (terrain, counter goals, package version), loaded from
 `<user cache>/coopbench/overcooked/`, and, if missing, computed and published with a file lock
 and an atomic rename, so concurrent processes either wait for or read a complete file.
+
+The planners are overcooked-ai objects with no data-only form, so the files are pickles, but
+signed (`coopbench.core.signed`): a file is unpickled only if its HMAC matches this user's
+secret, and each user's files carry that user's id in their names. A planted, foreign or
+damaged file is rebuilt with one notice line; it never runs.
 """
 
 from __future__ import annotations
@@ -13,13 +18,16 @@ import hashlib
 import json
 import os
 import pickle
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 
-CACHE_VERSION = "1"  # bump when the pickled objects' shape changes
+from coopbench.core.signed import ForeignFile, owner_id, seal, unseal
+
+CACHE_VERSION = "2"  # bump when the pickled objects' shape changes (2: signed files)
 _MEMO: dict[str, Any] = {}  # per-process: one planner object per key
 
 
@@ -51,30 +59,48 @@ def _key(kind: str, mdp, extra: Any) -> str:
 
 
 def _load_or_build(path: Path, build) -> Any:
+    said: list[str] = []  # at most one notice per file
     if path.exists():
-        try:
-            with path.open("rb") as f:
-                return pickle.load(f)
-        except Exception:  # a truncated or stale file: rebuild it below
-            pass
+        obj = _read(path, said)
+        if obj is not _MISSING:
+            return obj
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
         if path.exists():  # another process finished it while we waited
-            try:
-                with path.open("rb") as f:
-                    return pickle.load(f)
-            except Exception:
-                path.unlink(missing_ok=True)
+            obj = _read(path, said)
+            if obj is not _MISSING:
+                return obj
         obj = build()
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
-                pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+                f.write(seal(obj))
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         return obj
+
+
+_MISSING = object()
+
+
+def _read(path: Path, said: list[str]) -> Any:
+    """The planner in `path`, or `_MISSING` (with a notice, unless `said` has one) if it
+    must be rebuilt: nothing is unpickled unless this user's key signed it (a planted file
+    would run its code)."""
+    try:
+        return unseal(path.read_bytes())
+    except FileNotFoundError:
+        return _MISSING
+    except (ForeignFile, OSError, pickle.UnpicklingError, EOFError, AttributeError,
+            ImportError, TypeError, ValueError) as exc:  # ours, but stale or damaged
+        if not said:
+            said.append(path.name)
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            print(f"coopbench: rebuilding the motion-planner cache {path.name}: {reason}",
+                  file=sys.stderr)
+        return _MISSING
 
 
 def motion_planner(mdp, counter_goals: list[tuple[int, int]]):
@@ -84,7 +110,7 @@ def motion_planner(mdp, counter_goals: list[tuple[int, int]]):
     goals = sorted(tuple(g) for g in counter_goals)
     key = _key("mp", mdp, goals)
     if key not in _MEMO:
-        path = cache_dir() / f"{mdp.layout_name}-mp-{key}.pkl"
+        path = cache_dir() / f"{mdp.layout_name}-mp-{key}-{owner_id()}.pkl"
         _MEMO[key] = _load_or_build(path, lambda: MotionPlanner(mdp, goals))
     return _MEMO[key]
 
@@ -95,7 +121,7 @@ def medium_level_manager(mdp):
 
     key = _key("mlam", mdp, [NO_COUNTERS_PARAMS, mdp.recipe_config])
     if key not in _MEMO:
-        path = cache_dir() / f"{mdp.layout_name}-mlam-{key}.pkl"
+        path = cache_dir() / f"{mdp.layout_name}-mlam-{key}-{owner_id()}.pkl"
         _MEMO[key] = _load_or_build(
             path, lambda: MediumLevelActionManager(mdp, mlam_params=NO_COUNTERS_PARAMS)
         )
