@@ -15,6 +15,7 @@ import hashlib
 import itertools
 import os
 import threading
+from collections import OrderedDict
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,7 @@ def _forget_after_fork() -> None:
     global _MODELS_LOCK
     _MODELS.clear()
     _SCORERS.clear()
+    _MEMOS.clear()
     _MODELS_LOCK = threading.Lock()
 
 
@@ -115,6 +117,7 @@ def _close_all() -> None:
             with contextlib.suppress(Exception):
                 scorer.close()
     _SCORERS.clear()
+    _MEMOS.clear()
     with _MODELS_LOCK:
         for llama, _ in _MODELS.values():
             with contextlib.suppress(Exception):
@@ -207,7 +210,12 @@ class LocalBackend:
 
 
     def score(self, request: ScoreRequest) -> ScoreReply:
-        """log P(candidate | prompt) from the model's own token probabilities (token tree)."""
+        """log P(candidate | prompt) from the model's own token probabilities (token tree).
+
+        A pass whose exact prompt and candidate tokens were scored before is answered from
+        memory (`_remembered`): calibrated scoring's blanked-state passes repeat at every
+        step of a task, and the response cache misses them (its key holds the step's seed).
+        """
         llama, lock = self.llama()
         with lock:
             prompt_text, end = _render_prompt(llama, request.messages)
@@ -216,21 +224,46 @@ class LocalBackend:
                 [*llama.tokenize(c.encode("utf-8"), add_bos=False, special=False), end]
                 for c in request.candidates
             ]
-            scorer = _scorer(llama, prompt)
-            decodes = scorer.decodes
-            before = perf_counters(scorer)
-            try:
-                logprobs = scorer.score(prompt, candidates)
-            except ValueError as exc:
-                raise CoopbenchError(f"{self.name}: {exc} (set {N_CTX_ENV} for a larger "
-                                     "context)") from None
-            after = perf_counters(scorer)
-        extra: dict[str, Any] = {"decodes": scorer.decodes - decodes}
-        if before and after:
-            extra.update({k: round(after[k] - before[k], 3) for k in after})
+            memo = _remembered(llama)
+            key = (tuple(prompt), tuple(tuple(c) for c in candidates))
+            extra: dict[str, Any] = {"decodes": 0, "remembered": key in memo}
+            if key in memo:
+                memo.move_to_end(key)
+                logprobs = list(memo[key])
+            else:
+                logprobs = self._score_tokens(llama, prompt, candidates, extra)
+                memo[key] = tuple(logprobs)
+                while len(memo) > REMEMBERED_SCORES:
+                    memo.popitem(last=False)
         return ScoreReply(logprobs=logprobs, tokens_in=len(prompt),
                           tokens_out=sum(len(c) for c in candidates), model=self.name,
                           extra=extra)
+
+    def _score_tokens(self, llama: Any, prompt: list[int], candidates: list[list[int]],
+                      extra: dict[str, Any]) -> list[float]:
+        """One scoring pass on the scoring context that best shares the prompt's prefix."""
+        scorer = _scorer(llama, prompt)
+        decodes = scorer.decodes
+        before = perf_counters(scorer)
+        try:
+            logprobs = scorer.score(prompt, candidates)
+        except ValueError as exc:
+            raise CoopbenchError(f"{self.name}: {exc} (set {N_CTX_ENV} for a larger "
+                                 "context)") from None
+        after = perf_counters(scorer)
+        extra["decodes"] = scorer.decodes - decodes
+        if before and after:
+            extra.update({k: round(after[k] - before[k], 3) for k in after})
+        return logprobs
+
+
+REMEMBERED_SCORES = 1024  # scoring passes remembered per model (prompt + candidates tokens)
+_MEMOS: dict[int, OrderedDict[tuple, tuple[float, ...]]] = {}
+
+
+def _remembered(llama: Any) -> OrderedDict[tuple, tuple[float, ...]]:
+    """The scores already computed on `llama`, least recently used first."""
+    return _MEMOS.setdefault(id(llama), OrderedDict())
 
 
 SCORING_CONTEXTS = 3  # calibrated scoring alternates prompt variants; each keeps its prefix

@@ -6,8 +6,9 @@ that: PMI subtracts log μ(a | the same prompt with the state blanked), which ca
 the model would say whatever the state (the list order, short or frequent actions), and the
 reverse average scores the prompt twice, options listed forwards and backwards, so list
 position drops out. The blanked prompt also drops the history, so it depends only on the
-task and the options listed and is answered from the response cache whenever those repeat.
-Each scoring pass is one LLM query round (a cache hit still counts).
+task and the options listed; the embedded backend remembers scored passes by their exact
+tokens and answers it from memory whenever those repeat (the response cache would not: its
+key holds the step's seed). Each scoring pass is one LLM query round (a hit still counts).
 """
 
 from __future__ import annotations
