@@ -35,8 +35,8 @@ def run_episode(
     """Play one episode to termination or truncation (the env's step cap).
 
     The planner's generator is derived from `seed` and `episode`, so an episode is
-    reproducible on its own, whatever ran before it in the process. A planner that asks for
-    a critic (`critic_request()`) and is given none gets the one the request resolves to.
+    reproducible on its own, whatever ran before it in the process. `critic` is a ready
+    critic: this loop never resolves one (the runner does, `coopbench.runner.single.assemble`).
     """
     started = time.perf_counter()
     result = EpisodeResult(
@@ -48,14 +48,9 @@ def run_episode(
     if on_reset is not None:
         on_reset()
     rng = np.random.default_rng([seed, episode])
-    request = planner.critic_request()
-    if request is None:  # a planner without a critic may define reset(env, llm, rng)
+    if critic is None:  # a planner without a critic may define reset(env, llm, rng)
         planner.reset(env, llm, rng)
     else:
-        if critic is None:
-            from coopbench.critics.resolve import locate
-
-            critic = locate(env, request).critic
         planner.reset(env, llm, rng, critic=critic)
     while env.agents:
         plan = planner.act(env)

@@ -44,6 +44,12 @@ def resolve_one(env_id: str, env_kwargs_json: str, request: CriticRequest) -> di
         env.close()
 
 
+def resolve_for(task: EpisodeTask, request: CriticRequest) -> dict[str, Any]:
+    """Resolve the critic of one task run on its own (a script, `play`)."""
+    kwargs = json.dumps(task.env_kwargs or {}, sort_keys=True, default=str)
+    return resolve_one(task.env_id, kwargs, request)
+
+
 def prepare_critics(
     tasks: list[EpisodeTask], *, in_process: bool, strict: bool = False
 ) -> list[dict[str, Any]]:

@@ -175,13 +175,15 @@ def run_matrix(
         for note in store.repair():
             emit("note", {"message": note})
         with store.room_reserved():
-            return _run(store, manifest, spec, plan, executor, workers, ray_address, emit,
-                        strict_critic)
+            return run_plan(store, manifest, spec, plan, executor, workers, ray_address, emit,
+                            strict_critic)
 
 
-def _run(store: RunStore, manifest: dict, spec: MatrixSpec, plan: Plan, executor: str | None,
-         workers: int | None, ray_address: str | None, emit: Listener,
-         strict_critic: bool = False) -> MatrixOutcome:
+def run_plan(store: RunStore, manifest: dict, spec: MatrixSpec, plan: Plan,
+             executor: str | None, workers: int | None, ray_address: str | None,
+             emit: Listener, strict_critic: bool = False) -> MatrixOutcome:
+    """Play the plan's missing episodes into a locked, prepared directory (`matrix` and
+    `run` both come here); the manifest says how it ended."""
     kind = executor or spec.execution.executor
     n_workers = 1 if kind == "serial" else (workers or spec.execution.workers)
     episodes, _ = store.read_episodes()
