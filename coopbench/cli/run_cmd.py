@@ -26,7 +26,7 @@ from coopbench.cli.kwargs import (
     parse_kwargs,
 )
 from coopbench.runner.one_cell import CellRequest, run_cell
-from coopbench.runner.single import check_episode_count, parse_seeds
+from coopbench.runner.seeds import check_episode_count, parse_seeds
 
 
 def run(

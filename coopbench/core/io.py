@@ -27,6 +27,18 @@ from coopbench.core.secrets import redact
 T = TypeVar("T")
 
 
+def make_dir(path: Path) -> Path:
+    """Make a directory (and parents) we can write into, or fail with one clear line."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise CoopbenchError(f"cannot write to output directory {path}: {exc.strerror}") from None
+    return path
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Replace `path` with `data` as JSON so readers see the old or the new file, never half."""
     text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
