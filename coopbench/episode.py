@@ -10,7 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from coopbench.core.types import EpisodeResult, StepRecord, Usage
+from coopbench.core.metrics import StepOutcome, zero
+from coopbench.core.metrics import recorded as recorded_metrics
+from coopbench.core.types import EpisodeResult, StepRecord
 from coopbench.envs.base import LanguageEnv
 from coopbench.planners.base import AdvantageCritic, Planner
 
@@ -42,7 +44,7 @@ def run_episode(
     result = EpisodeResult(
         cell=cell, env=env_id, planner=planner_id, llm=llm_spec, seed=seed, episode=episode
     )
-    usage = Usage()
+    totals = {m.field: zero(m) for m in recorded_metrics() if m.step is not None}
     env.reset(seed=seed)
     trace = hashlib.sha256(_state_bytes(env))
     if on_reset is not None:
@@ -71,19 +73,15 @@ def run_episode(
             feedback=list(env.last_feedback),
             transcript=plan.transcript,
         )
-        usage = usage + plan.usage
-        result.return_ += reward
-        result.interaction_steps += 1
-        result.llm_queries += plan.llm_queries
-        result.parse_failures += plan.parse_failures
-        result.verify_failures += plan.verify_failures
+        outcome = StepOutcome(plan, reward)
+        for metric in recorded_metrics():
+            if metric.step is not None:
+                totals[metric.field] += metric.step(outcome)
         if on_step is not None:
             on_step(record)
-    result.success = bool(env.success())
-    result.tokens_in = usage.tokens_in
-    result.tokens_out = usage.tokens_out
-    result.cost_usd = usage.cost_usd
-    result.cache_hits = usage.cache_hits
+    for metric in recorded_metrics():
+        value = totals[metric.field] if metric.step is not None else metric.end(env)
+        setattr(result, metric.field, value)
     result.trajectory = trace.hexdigest()[:16]
     result.wall_s = time.perf_counter() - started
     return result
