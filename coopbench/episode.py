@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from coopbench.core.errors import PlannerContractError
 from coopbench.core.metrics import StepOutcome, zero
 from coopbench.core.metrics import recorded as recorded_metrics
 from coopbench.core.types import EpisodeResult, StepRecord
@@ -56,6 +57,7 @@ def run_episode(
         planner.reset(env, llm, rng, critic=critic)
     while env.agents:
         plan = planner.act(env)
+        _check_joint(plan.joint, env, planner_id or type(planner).__name__, env_id)
         step = env.steps_taken
         _, rewards, _, _, _ = env.step(plan.joint)
         reward = next(iter(rewards.values()), 0.0)
@@ -93,3 +95,15 @@ def _state_bytes(env: LanguageEnv) -> bytes:
         return np.asarray(env.features(), dtype=np.float32).tobytes()
     except NotImplementedError:
         return b""
+
+
+def _check_joint(joint: Any, env: LanguageEnv, planner_id: str, env_id: str) -> None:
+    """A joint action names every live agent, no other: a missing one would silently WAIT."""
+    missing = [a for a in env.agents if a not in joint]
+    extra = [a for a in joint if a not in env.agents]
+    if missing or extra:
+        problem = (f"no action for {', '.join(map(str, missing))}" if missing
+                   else f"an action for {', '.join(map(str, extra))}, which is not a live agent")
+        raise PlannerContractError(
+            f"planner {planner_id} on {env_id or type(env).__name__}: rule joint-action: it "
+            f"returned {problem}; a joint action names every live agent (its WAIT to idle)")

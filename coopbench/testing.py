@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from coopbench.envs.base import normalise_text
 from coopbench.envs.validate import check_contract
 
 
@@ -44,6 +45,7 @@ def check_env(
     spec = getattr(env, "spec", None)
     env_id = getattr(spec, "id", None) or type(env).__name__
     check_contract(env, env_id)
+    _check_action_options(factory(), env_id, seed, steps)  # before PettingZoo's tests use them
     from pettingzoo.test import api_test, parallel_api_test
     from pettingzoo.utils.conversions import parallel_to_aec
 
@@ -53,6 +55,57 @@ def check_env(
         api_test(parallel_to_aec(factory()), num_cycles=steps)
     _check_snapshot_restore(factory(), env_id, seed, steps)
     _check_determinism(factory, env_id, seed, steps)
+
+
+def _check_action_options(env: Any, env_id: str, seed: int, steps: int) -> None:
+    """Every option offered is in the agent's vocabulary and parses to its own index there."""
+    rng = np.random.default_rng(seed)
+    try:
+        env.reset(seed=seed)
+    except Exception as exc:  # often the action mask of an index past the vocabulary
+        for agent in env.possible_agents:
+            _check_agent_options(env, env_id, agent)  # names the agent where it can
+        raise EnvCheckFailed(f"env {env_id!r}: rule reset: reset(seed={seed}) raised "
+                             f"{type(exc).__name__}: {' '.join(str(exc).split())}") from None
+    for _ in range(steps):
+        if not env.agents:
+            return
+        joint = {}
+        for agent in env.agents:
+            options = _check_agent_options(env, env_id, agent)
+            joint[agent] = options[int(rng.integers(len(options)))]
+        env.step(joint)
+
+
+def _check_agent_options(env: Any, env_id: str, agent: str) -> list[str]:
+    """The agent's options now, each checked against its vocabulary and `parse`."""
+    from coopbench.core.types import ParseError
+
+    def fail(rule: str, problem: str) -> EnvCheckFailed:
+        return EnvCheckFailed(f"env {env_id!r}, agent {agent!r}: rule {rule}: {problem}")
+
+    vocab = [normalise_text(str(t)) for t in env.vocabulary(agent)]
+    try:
+        options = env.action_options(agent)
+    except Exception as exc:  # an index past the vocabulary, typically
+        raise fail("action-options", f"action_options raised {type(exc).__name__}: "
+                   f"{' '.join(str(exc).split())}; every legal index must be a "
+                   f"position in its {len(vocab)}-action vocabulary") from None
+    for option in options:
+        if normalise_text(str(option)) not in vocab:
+            raise fail("options-in-vocabulary", f"action_options offers {option!r}, "
+                       f"which is not in vocabulary({agent!r})")
+        try:
+            action = env.parse(agent, option)
+        except ParseError as exc:
+            raise fail("options-parse", f"parse refused the offered option {option!r} "
+                       f"({' '.join(str(exc).split())[:120]})") from None
+        if not (0 <= action.index < len(vocab)
+                and vocab[action.index] == normalise_text(action.text)):
+            raise fail("action-index", f"parse({option!r}) gave index {action.index}, "
+                       f"not the position of {action.text!r} in its {len(vocab)}-action "
+                       "vocabulary")
+    return options
 
 
 def _factory(env_or_id: str | Any | Callable[[], Any]) -> Callable[[], Any]:

@@ -18,6 +18,7 @@ from multiprocessing import get_context
 from typing import Any
 
 from coopbench import envs, planners
+from coopbench.core.errors import CoopbenchError
 from coopbench.core.types import CriticRequest
 from coopbench.runner.single import EpisodeTask
 
@@ -37,9 +38,15 @@ def resolve_one(env_id: str, env_kwargs_json: str, request: CriticRequest) -> di
     from coopbench.critics.resolve import locate
 
     env = envs.make(env_id, **json.loads(env_kwargs_json))
-    env.reset(seed=0)  # loading checks the checkpoint against a live state
     try:
+        env.reset(seed=0)  # loading checks the checkpoint against a live state
         return locate(env, request).describe()
+    except CoopbenchError:
+        raise
+    except Exception as exc:  # an env that breaks its contract: one line, the run marked failed
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise CoopbenchError(f"env {env_id}: resolving its critic failed ({detail}); "
+                             "coopbench.testing.check_env names the broken rule") from None
     finally:
         env.close()
 
