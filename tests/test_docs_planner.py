@@ -44,3 +44,15 @@ def test_the_doc_checks_its_planner_with_check_planner(meetgrid):
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     assert "check_planner(" in code
     exec(compile(code, str(DOC), "exec"), example_namespace())  # passes: no exception
+
+
+def test_every_name_in_the_import_table_imports_from_its_module():
+    import importlib
+
+    text = DOC.read_text()
+    table = text[text.index("### What a plug-in may import"):].split("\n\n")[1]
+    for row in table.splitlines()[2:]:
+        modules, names = row.split("|")[1:3]
+        modules = re.findall(r"`(coopbench[\w.]*)`", modules)
+        for name in re.findall(r"`(\w+)`", names):
+            assert any(hasattr(importlib.import_module(m), name) for m in modules), (name, row)

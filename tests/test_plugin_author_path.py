@@ -128,3 +128,36 @@ def test_the_runner_stops_in_one_line_on_such_an_env_and_never_leaves_running(
     assert err[0].startswith("error: env meetgrid/past-v0: resolving its critic failed "
                              "(IndexError: "), err
     assert RunStore(out).read_manifest()["status"] == "failed"
+
+
+def test_adding_a_planner_to_a_spec_extends_the_run_as_documented(meetgrid, tmp_path):
+    # docs/runner.md: "adding seeds, envs, planners or LLMs to the spec extends the run"
+    from coopbench.core.errors import ConfigError
+    from coopbench.runner.matrix import run_matrix
+    from coopbench.runner.spec import parse_spec
+
+    spec = {"name": "extend", "envs": [ENV], "planners": ["random-v0"], "seeds": "0-1"}
+    out = tmp_path / "run"
+    assert run_matrix(parse_spec(spec), out).ran == 2
+    spec["planners"] = ["random-v0", "meetgrid/walker-v0"]  # a plug-in planner added
+    extended = run_matrix(parse_spec(spec), out)
+    assert (extended.ran, extended.done_before, extended.total) == (2, 2, 4)
+    spec["planners"] = ["random-v0", {"id": "meetgrid/walker-v0", "kwargs": {"x": 1}}]
+    with pytest.raises(ConfigError, match=r"changed incompatibly .*planners\.meetgrid/walker-v0"
+                                          r"\.x: None -> 1"):
+        run_matrix(parse_spec(spec), out)  # an option of a planner already run: refused
+
+
+def test_a_wrong_import_inside_a_plugin_is_not_called_a_missing_package(tmp_path, monkeypatch):
+    # plug-in: `from coopbench.core.errors import ParseError` (it is in core.types)
+    from coopbench.core.errors import CoopbenchError
+    from coopbench.core.registry import load_entry_point
+
+    (tmp_path / "wrongimport.py").write_text("from coopbench.core.errors import ParseError\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(CoopbenchError) as failed:
+        load_entry_point("wrongimport:Planner")
+    assert "cannot import 'wrongimport': cannot import name 'ParseError'" in str(failed.value)
+    assert "installed" not in str(failed.value)
+    with pytest.raises(CoopbenchError, match="is the package that provides it installed"):
+        load_entry_point("no_such_plugin_module:Planner")

@@ -97,6 +97,10 @@ def load_entry_point(target: str | Callable[..., Any]) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
+        missing = getattr(exc, "name", None)
+        if missing and module_name != missing and not module_name.startswith(f"{missing}."):
+            # the module is there; an import inside it failed (a name moved, a typo)
+            raise CoopbenchError(f"cannot import {module_name!r}: {exc}") from exc
         raise CoopbenchError(
             f"cannot import {module_name!r} ({exc}); is the package that provides it installed?"
         ) from exc
