@@ -12,7 +12,7 @@ import pytest
 
 from coopbench import envs
 from coopbench.envs.overcooked import cache
-from coopbench.envs.overcooked.sim import LAYOUTS_DIR
+from coopbench.envs.overcooked.upstream import LAYOUTS_DIR
 
 PLANNERS_DIR = Path(LAYOUTS_DIR).parent / "planners"
 BUILD = (
