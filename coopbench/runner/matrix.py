@@ -27,7 +27,7 @@ from coopbench.llm.config import register_keys
 from coopbench.runner import readback
 from coopbench.runner.budget import BudgetExceeded, Spend
 from coopbench.runner.cells import Plan, expand
-from coopbench.runner.critics import prepare_critics
+from coopbench.runner.critic_resolution import prepare_critics
 from coopbench.runner.executors import WorkerContext, make_executor
 from coopbench.runner.lock import run_lock
 from coopbench.runner.single import EpisodeTask

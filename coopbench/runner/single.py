@@ -2,7 +2,7 @@
 
 `coopbench run`, `matrix` and `play` all build an episode through `assemble`: the env, the
 planner (built once), the LLM through `build_llm` and the critic loaded from the checkpoint
-the runner resolved (`runner.critics`).
+the runner resolved (`runner.critic_resolution`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class EpisodeTask:
     env_kwargs: dict[str, Any] | None = None
     planner_kwargs: dict[str, Any] | None = None
     max_steps: int | None = None  # overrides the env's interaction-step cap
-    critic_checkpoint: str | None = None  # set by runner.critics: the critic resolved for it
+    critic_checkpoint: str | None = None  # set by runner.critic_resolution for the task
 
     @property
     def cell(self) -> str:
@@ -75,7 +75,7 @@ def critic_for(task: EpisodeTask, env: Any, planner: Planner) -> Any:
     """The critic the planner asks for, loaded from the checkpoint the runner resolved.
 
     A task run on its own (a script, `play`) has none resolved yet: it is resolved here, through
-    the runner's one resolution path (`runner.critics`), once per env configuration.
+    the runner's one resolution path (`runner.critic_resolution`), once per env configuration.
     """
     request = planner.critic_request()
     if request is None:
@@ -84,7 +84,7 @@ def critic_for(task: EpisodeTask, env: Any, planner: Planner) -> Any:
     from coopbench.critics.resolve import config_key
 
     if task.critic_checkpoint is None:
-        from coopbench.runner.critics import resolve_for  # critics imports this module
+        from coopbench.runner.critic_resolution import resolve_for  # critics imports this module
 
         task.critic_checkpoint = resolve_for(task, request)["checkpoint"]
     key = (config_key(env), task.critic_checkpoint, request.device)
