@@ -226,8 +226,9 @@ def check_planner(
 ) -> None:
     """Check a planner id or zero-argument factory on an env id or factory. Rules, in order:
 
-    - critic-request: `critic_request()` is None or a `CriticRequest`; a planner that asks for
-      a critic refuses, with a `CoopbenchError`, a reset without one (pass `critic=`).
+    - critic-request: `critic_request()` is None or a `CriticRequest` (None for an id registered
+      without `needs_critic`); a planner that asks for a critic refuses, with a
+      `CoopbenchError`, a reset without one (pass `critic=`).
     - no-env-mutation: `reset` and `act` leave the env as they found it (rewinds included):
       only the runner steps it.
     - query-cap: each step's `llm_queries` is the number of LLM calls `act` made, and never
@@ -250,6 +251,12 @@ def check_planner(
         return PlannerCheckFailed(f"planner {name!r} on {env_id}: rule {rule}: {problem}")
 
     request = make_planner().critic_request()
+    if isinstance(planner, str) and request is not None:
+        from coopbench import planners
+
+        if not planners.registry.spec(planner).caps.needs_critic:
+            raise fail("critic-request", "it asks for a critic but is registered without "
+                       "caps needs_critic, so the runner would resolve none for it")
     if request is not None and not isinstance(request, CriticRequest):
         raise fail("critic-request", f"critic_request() returned {type(request).__name__}, "
                    "not a CriticRequest or None")

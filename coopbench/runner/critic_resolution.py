@@ -26,7 +26,11 @@ GroupKey = tuple[str, str, CriticRequest]
 
 
 def request_of(task: EpisodeTask, strict: bool = False) -> CriticRequest | None:
-    """The critic the task's planner asks for (`strict` forces the quality floors)."""
+    """The critic the task's planner asks for (`strict` forces the quality floors). A planner
+    registered without `needs_critic` asks for none (check_planner holds it to that), so it is
+    not built here: only the episode builds it."""
+    if not planners.registry.spec(task.planner_id).caps.needs_critic:
+        return None
     request = planners.make(task.planner_id, **(task.planner_kwargs or {})).critic_request()
     if request is not None and strict:
         request = dataclasses.replace(request, strict=True)
