@@ -10,7 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from coopbench.core.types import EpisodeResult, StepRecord, Usage
+from coopbench.core.errors import PlannerContractError
+from coopbench.core.metrics import StepOutcome, zero
+from coopbench.core.metrics import recorded as recorded_metrics
+from coopbench.core.types import EpisodeResult, StepRecord
 from coopbench.envs.base import LanguageEnv
 from coopbench.planners.base import AdvantageCritic, Planner
 
@@ -35,30 +38,26 @@ def run_episode(
     """Play one episode to termination or truncation (the env's step cap).
 
     The planner's generator is derived from `seed` and `episode`, so an episode is
-    reproducible on its own, whatever ran before it in the process. A planner that asks for
-    a critic (`critic_request()`) and is given none gets the one the request resolves to.
+    reproducible on its own, whatever ran before it in the process. `critic` is a ready
+    critic: this loop never resolves one (the runner does, `coopbench.runner.single.assemble`).
     """
     started = time.perf_counter()
     result = EpisodeResult(
         cell=cell, env=env_id, planner=planner_id, llm=llm_spec, seed=seed, episode=episode
     )
-    usage = Usage()
+    totals = {m.field: zero(m) for m in recorded_metrics() if m.step is not None}
     env.reset(seed=seed)
     trace = hashlib.sha256(_state_bytes(env))
     if on_reset is not None:
         on_reset()
     rng = np.random.default_rng([seed, episode])
-    request = planner.critic_request()
-    if request is None:  # a planner without a critic may define reset(env, llm, rng)
+    if critic is None:  # a planner without a critic may define reset(env, llm, rng)
         planner.reset(env, llm, rng)
     else:
-        if critic is None:
-            from coopbench.critics.resolve import locate
-
-            critic = locate(env, request).critic
         planner.reset(env, llm, rng, critic=critic)
     while env.agents:
         plan = planner.act(env)
+        _check_joint(plan.joint, env, planner_id or type(planner).__name__, env_id)
         step = env.steps_taken
         _, rewards, _, _, _ = env.step(plan.joint)
         reward = next(iter(rewards.values()), 0.0)
@@ -76,19 +75,15 @@ def run_episode(
             feedback=list(env.last_feedback),
             transcript=plan.transcript,
         )
-        usage = usage + plan.usage
-        result.return_ += reward
-        result.interaction_steps += 1
-        result.llm_queries += plan.llm_queries
-        result.parse_failures += plan.parse_failures
-        result.verify_failures += plan.verify_failures
+        outcome = StepOutcome(plan, reward)
+        for metric in recorded_metrics():
+            if metric.step is not None:
+                totals[metric.field] += metric.step(outcome)
         if on_step is not None:
             on_step(record)
-    result.success = bool(env.success())
-    result.tokens_in = usage.tokens_in
-    result.tokens_out = usage.tokens_out
-    result.cost_usd = usage.cost_usd
-    result.cache_hits = usage.cache_hits
+    for metric in recorded_metrics():
+        value = totals[metric.field] if metric.step is not None else metric.end(env)
+        setattr(result, metric.field, value)
     result.trajectory = trace.hexdigest()[:16]
     result.wall_s = time.perf_counter() - started
     return result
@@ -100,3 +95,15 @@ def _state_bytes(env: LanguageEnv) -> bytes:
         return np.asarray(env.features(), dtype=np.float32).tobytes()
     except NotImplementedError:
         return b""
+
+
+def _check_joint(joint: Any, env: LanguageEnv, planner_id: str, env_id: str) -> None:
+    """A joint action names every live agent, no other: a missing one would silently WAIT."""
+    missing = [a for a in env.agents if a not in joint]
+    extra = [a for a in joint if a not in env.agents]
+    if missing or extra:
+        problem = (f"no action for {', '.join(map(str, missing))}" if missing
+                   else f"an action for {', '.join(map(str, extra))}, which is not a live agent")
+        raise PlannerContractError(
+            f"planner {planner_id} on {env_id or type(env).__name__}: rule joint-action: it "
+            f"returned {problem}; a joint action names every live agent (its WAIT to idle)")

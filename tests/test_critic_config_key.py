@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from coopbench import envs, planners
+from coopbench import envs
 from coopbench import llm as llm_layer
 from coopbench.critics import resolve
 from coopbench.critics.resolve import (
@@ -20,7 +20,7 @@ from coopbench.critics.resolve import (
     quality_path,
     resolve_critic,
 )
-from coopbench.episode import run_episode
+from coopbench.runner.single import EpisodeTask, run_task
 
 ENV = "meetgrid/meet-v0"
 
@@ -61,8 +61,8 @@ def test_changed_kwargs_train_a_second_critic_on_exactly_that_config(meetgrid, c
         assert figures["ok"]
     assert "is poor" not in err
 
-    result = run_episode(big, planners.make("read-j-v0"), seed=1, env_id=ENV,
-                         llm=llm_layer.make("sim:expert?noise=0.3", cache=False))
+    task = EpisodeTask(ENV, "read-j-v0", "sim:expert?noise=0.3", 1, env_kwargs={"size": 7})
+    result = run_task(task, llm=llm_layer.make("sim:expert?noise=0.3", cache=False))
     assert result.success  # the size-7 critic steers ReAd-J on the size-7 grid
 
 

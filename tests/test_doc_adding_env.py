@@ -96,8 +96,8 @@ def test_the_walkthrough_builds_registers_checks_and_runs_the_plugin(page, tmp_p
         words = shlex.split(line, comments=True)
         if not words:
             continue
-        if words[0] == "pip":
-            assert words[1:3] == ["install", "-e"] and Path(words[3]).name == name
+        if words[0] == "python":  # installed with coopbench's own interpreter, as the page says
+            assert words[1:5] == ["-m", "pip", "install", "-e"] and Path(words[5]).name == name
             run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                  "--no-build-isolation", "--no-index", "--disable-pip-version-check",
                  "--target", str(site), str(source)], work, env)

@@ -36,3 +36,23 @@ def test_the_vote_planner_of_the_doc_solves_meetgrid_with_three_calls_a_step(mee
 def test_the_doc_planner_refuses_an_unknown_option(meetgrid):
     with pytest.raises(ConfigError, match="unknown option"):
         example_namespace()["VotePlanner"](voter=3)
+
+
+def test_the_doc_checks_its_planner_with_check_planner(meetgrid):
+    text = DOC.read_text()
+    section = text[text.index("### Check it"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert "check_planner(" in code
+    exec(compile(code, str(DOC), "exec"), example_namespace())  # passes: no exception
+
+
+def test_every_name_in_the_import_table_imports_from_its_module():
+    import importlib
+
+    text = DOC.read_text()
+    table = text[text.index("### What a plug-in may import"):].split("\n\n")[1]
+    for row in table.splitlines()[2:]:
+        modules, names = row.split("|")[1:3]
+        modules = re.findall(r"`(coopbench[\w.]*)`", modules)
+        for name in re.findall(r"`(\w+)`", names):
+            assert any(hasattr(importlib.import_module(m), name) for m in modules), (name, row)

@@ -13,7 +13,7 @@ import pytest
 from coopbench import envs
 from coopbench.core import signed
 from coopbench.envs.overcooked import cache
-from coopbench.envs.overcooked.sim import LAYOUTS_DIR
+from coopbench.envs.overcooked.upstream import LAYOUTS_DIR
 
 PLANNERS_DIR = Path(LAYOUTS_DIR).parent / "planners"
 BUILD = (

@@ -221,7 +221,7 @@ def test_render_snapshot_and_restore(cramped):
 
 def _corridor(alice, bob):
     """cramped_corridor: two rows joined by a one-cell gap at (row 2, col 4)."""
-    from coopbench.envs.overcooked.sim import Direction, PlayerState
+    from coopbench.envs.overcooked.upstream import Direction, PlayerState
 
     env = envs.make("overcooked/layout-v0", layout="cramped_corridor", action_level="skills")
     env.reset(seed=0)

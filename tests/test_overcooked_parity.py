@@ -9,7 +9,7 @@ import pytest
 from coopbench import envs
 from coopbench.envs.overcooked import cache
 from coopbench.envs.overcooked.layouts import CLASSIC_LAYOUTS
-from coopbench.envs.overcooked.sim import OCAction, RawOvercookedEnv, apply_recipes
+from coopbench.envs.overcooked.upstream import OCAction, RawOvercookedEnv, apply_recipes
 
 
 @pytest.mark.parametrize("name", sorted(CLASSIC_LAYOUTS))

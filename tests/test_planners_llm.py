@@ -6,6 +6,7 @@ from coopbench import envs, planners
 from coopbench import llm as llm_layer
 from coopbench.core.errors import ConfigError, CoopbenchError
 from coopbench.episode import run_episode
+from coopbench.runner.single import EpisodeTask, run_task
 
 ENV = "meetgrid/meet-v0"
 BASELINES = ["central-v0", "react-v0", "mindagent-v0", "reflexion-v0", "roco-v0"]
@@ -17,12 +18,10 @@ def sim(noise=0.0, garble=0.0, seed=0):
 
 
 def play(planner_id, model, seed=0, critic=None, steps=None, **kwargs):
-    env = envs.make(ENV)
     if critic is not None:
         kwargs["critic"] = str(critic)
-    planner = planners.make(planner_id, **kwargs)
-    return run_episode(env, planner, seed=seed, llm=model, env_id=ENV,
-                       on_step=steps.append if steps is not None else None)
+    task = EpisodeTask(ENV, planner_id, "sim", seed, planner_kwargs=kwargs)  # as the runner
+    return run_task(task, llm=model, on_step=steps.append if steps is not None else None)
 
 
 def test_registered_ids_caps_and_short_names(meetgrid):
@@ -204,8 +203,8 @@ def test_bad_planner_options_are_one_line_errors(meetgrid):
         planners.make("react-v0", history="yesterday")
     with pytest.raises(CoopbenchError, match="no critic checkpoint"):
         play("read-j-v0", sim(), critic="/nonexistent/critic.pt")
-    with pytest.raises(ConfigError, match="needs an LLM"):
-        play("central-v0", None)
+    with pytest.raises(ConfigError, match="needs an LLM"):  # a script that hands it none
+        run_episode(envs.make(ENV), planners.make("central-v0"), seed=0, llm=None)
 
 
 def test_sim_seeds_vary_answers_and_replay_exactly(meetgrid):

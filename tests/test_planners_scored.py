@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coopbench import envs, planners
 from coopbench import llm as llm_layer
+from coopbench import planners
 from coopbench.core.errors import BadScores, ConfigError
-from coopbench.episode import run_episode
 from coopbench.llm.client import Model
 from coopbench.llm.request import ScoreReply
+from coopbench.runner.single import EpisodeTask, run_task
 
 ENV = "meetgrid/meet-v0"
 SCORED = ["read-j-scored-v0", "read-s-scored-v0", "llm-score-v0"]
@@ -23,9 +23,8 @@ def sim(noise=0.0):
 def play(planner_id, model, critic=None, steps=None, seed=0, **kwargs):
     if critic is not None:
         kwargs["critic"] = str(critic)
-    planner = planners.make(planner_id, **kwargs)
-    return run_episode(envs.make(ENV), planner, seed=seed, llm=model, env_id=ENV,
-                       on_step=steps.append if steps is not None else None)
+    task = EpisodeTask(ENV, planner_id, "sim", seed, planner_kwargs=kwargs)  # as the runner
+    return run_task(task, llm=model, on_step=steps.append if steps is not None else None)
 
 
 @pytest.mark.parametrize("planner_id", SCORED)

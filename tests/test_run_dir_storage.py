@@ -33,10 +33,15 @@ seeds: 0-9
 
 
 class FullDisk:
-    """`os.write` into files under `root` succeeds for `room` more bytes, then ENOSPC."""
+    """`os.write` into files under `root` succeeds for `room` more bytes, then ENOSPC.
 
-    def __init__(self, monkeypatch, root: Path, room: int, err: int = errno.ENOSPC) -> None:
-        self.root, self.room, self.err = str(root.resolve()), room, err
+    `short=False`: a write that does not fit fails whole with `err` (no short write first), so
+    the error's own text reaches the user whichever file fills first (the LLM call log reports a
+    short write as ENOSPC)."""
+
+    def __init__(self, monkeypatch, root: Path, room: int, err: int = errno.ENOSPC,
+                 short: bool = True) -> None:
+        self.root, self.room, self.err, self.short = str(root.resolve()), room, err, short
         self.real = os.write
         monkeypatch.setattr(os, "write", self.write)
 
@@ -47,7 +52,7 @@ class FullDisk:
             target = ""
         if not target.startswith(self.root):
             return self.real(fd, data)
-        if self.room <= 0:
+        if self.room <= 0 or (not self.short and len(data) > self.room):
             raise OSError(self.err, os.strerror(self.err))
         n = self.real(fd, bytes(data[: self.room]))  # a short write as the disk fills
         self.room -= n
@@ -111,11 +116,12 @@ def test_quota_and_read_only_stop_the_run_command_the_same_way(
     out.mkdir()
     args = ("run", "--env", "meetgrid/meet-v0", "--planner", "llm/central-v0", "--llm",
             "sim:expert?noise=0.2", "--seeds", "0-9", "--out", str(out))
-    disk = FullDisk(monkeypatch, out, room=6_000, err=err)
+    disk = FullDisk(monkeypatch, out, room=6_000, err=err, short=False)
     status, lines = invoke(capsys, *args)
     assert status == 2 and len(lines) == 1, lines
     assert lines[0].startswith("error: cannot write ") and os.strerror(err) in lines[0]
-    assert lines[0].endswith("stopped: free some space and run the same command again to resume")
+    assert "stopped with" in lines[0]  # the matrix's words: run is a one-cell matrix
+    assert lines[0].endswith("free some space and run the same command again to resume")
     assert RunStore(out).read_manifest()["status"] == "interrupted"
     done = len(RunStore(out).read_episodes()[0])
     assert done < 10

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from coopbench.core.errors import CoopbenchError
-from coopbench.runner.single import MAX_SEEDS, parse_seeds, seed_ranges
+from coopbench.runner.seeds import MAX_SEEDS, parse_seeds, seed_ranges
 from coopbench.runner.spec import parse_spec
 
 

@@ -11,7 +11,7 @@ from coopbench import llm as llm_layer
 from coopbench.core.errors import ConfigError
 from coopbench.core.types import CriticRequest
 from coopbench.critics import resolve
-from coopbench.runner import critics as runner_critics
+from coopbench.runner import critic_resolution as runner_critics
 from coopbench.runner.matrix import run_matrix
 from coopbench.runner.single import EpisodeTask
 from coopbench.runner.spec import parse_spec

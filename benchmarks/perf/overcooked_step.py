@@ -22,7 +22,7 @@ import numpy as np
 from coopbench.envs.overcooked import cache
 from coopbench.envs.overcooked.env import OvercookedEnv
 from coopbench.envs.overcooked.layouts import CLASSIC_LAYOUTS
-from coopbench.envs.overcooked.sim import OCAction, RawOvercookedEnv, apply_recipes
+from coopbench.envs.overcooked.upstream import OCAction, RawOvercookedEnv, apply_recipes
 
 
 def raw_rate(mdp, episodes: list[np.ndarray]) -> float:

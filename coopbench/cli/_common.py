@@ -10,8 +10,12 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from coopbench.core.registry import set_problem_reporter
+
 console = Console()
 err_console = Console(stderr=True)
+set_problem_reporter(  # a plug-in that failed to load: one red line, not a Python warning
+    lambda line: err_console.print(f"[red]{shown(line)}", highlight=False, soft_wrap=True))
 
 # C0 and C1 controls, DEL, and the Unicode controls that reorder or hide text on a terminal
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")

@@ -120,19 +120,3 @@ def build(kind: str, id: str, make: Any, kwargs: dict[str, Any], **fixed: Any) -
 
 def _shown(kwargs: dict[str, Any]) -> str:
     return " ".join(f"{k}={v!r}" for k, v in kwargs.items())
-
-
-def kwargs_changed(old: dict[str, Any], new: dict[str, Any]) -> str:
-    """`"layout: 'a' -> 'b'; max_steps: None -> 3"`, or "" when equal."""
-    return "; ".join(
-        f"{key}: {_value(old, key)} -> {_value(new, key)}"
-        for key in sorted(set(old) | set(new))
-        if old.get(key, _MISSING) != new.get(key, _MISSING)
-    )
-
-
-_MISSING = object()
-
-
-def _value(kwargs: dict[str, Any], key: str) -> str:
-    return repr(kwargs[key]) if key in kwargs else "(unset)"

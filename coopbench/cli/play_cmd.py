@@ -1,4 +1,7 @@
-"""`coopbench play`: one episode of an env with a planner, shown as text and drawn to a GIF."""
+"""`coopbench play`: one episode of an env with a planner, shown as text and drawn to a GIF.
+
+The episode is assembled by the runner (`runner.single.assemble`), as `run` and `matrix` do.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +22,7 @@ from coopbench.cli.kwargs import (
 from coopbench.core.animation import write_gif
 from coopbench.core.errors import CoopbenchError
 from coopbench.core.types import StepRecord
-from coopbench.episode import run_episode
-from coopbench.runner.single import build_llm
+from coopbench.runner.single import EpisodeTask, assemble
 
 
 def play(
@@ -43,27 +45,33 @@ def play(
         raise CoopbenchError("--env-kwarg render_mode: play sets it (rgb_array with --gif)")
     check_env_kwargs(env_spec.id, env_kwargs)
     check_planner_kwargs(planner_spec.id, planner_kwargs)
-    environment = build("env", env_spec.id, envs.make, env_kwargs,
-                        render_mode="rgb_array" if gif else None)
-    agent = build("planner", planner_spec.id, planners.make, planner_kwargs)
-    model = build_llm(planner_spec.id, llm, None)
+    build("env", env_spec.id, envs.make, env_kwargs).close()  # a refused value: one line
+    build("planner", planner_spec.id, planners.make, planner_kwargs)
+    llm_spec = "none"
+    if planner_spec.caps.needs_llm:
+        from coopbench import llm as llm_layer
+
+        llm_spec = llm_layer.parse(llm).canonical()
+    task = EpisodeTask(env_spec.id, planner_spec.id, llm_spec, seed, env_kwargs=env_kwargs,
+                       planner_kwargs=planner_kwargs)
+    episode = assemble(task, render_mode="rgb_array" if gif else None)
     frames = []
 
     def on_step(record: StepRecord) -> None:
         if gif:
-            frames.append(environment.render())
+            frames.append(episode.env.render())
         if not quiet:
             actions = shown("; ".join(f"{a}: {t}" for a, t in record.joint.items()))
             console.print(f"[dim]step {record.step:>3}[/dim] {actions}  reward {record.reward:g}")
 
     def on_reset() -> None:  # the first frame is the initial state
         if gif:
-            frames.append(environment.render())
+            frames.append(episode.env.render())
 
-    result = run_episode(
-        environment, agent, seed=seed, llm=model,
-        env_id=env_spec.id, planner_id=planner_spec.id, on_step=on_step, on_reset=on_reset,
-    )
+    try:
+        result = episode.play(on_step, on_reset)
+    finally:
+        episode.close()
     verdict = "[green]success" if result.success else "[red]failure"
     console.print(
         f"{verdict}[/] in {result.interaction_steps} steps · return {result.return_:g} · "

@@ -49,6 +49,11 @@ class PluginEnvError(CoopbenchError):
     action, ...); raised when the id is first made, so the author sees it before an episode."""
 
 
+class PlannerContractError(CoopbenchError):
+    """A planner breaks the contract the runner relies on (a joint action that misses a live
+    agent, ...); the message names the planner, the env and the rule."""
+
+
 class BadScores(CoopbenchError):
     """A model answered a scoring request with something that is not one log-probability per
     candidate. Planners count it as a failed query and decide without the LLM term."""

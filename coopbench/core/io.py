@@ -21,10 +21,22 @@ from typing import Any, Generic, TypeVar
 from pydantic import ValidationError
 
 from coopbench.core.errors import CoopbenchError, storage_full
-from coopbench.core.saved import describe
+from coopbench.core.saved import BadJson, decode_json, describe
 from coopbench.core.secrets import redact
 
 T = TypeVar("T")
+
+
+def make_dir(path: Path) -> Path:
+    """Make a directory (and parents) we can write into, or fail with one clear line."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise CoopbenchError(f"cannot write to output directory {path}: {exc.strerror}") from None
+    return path
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -127,15 +139,12 @@ class Lines(Generic[T]):
 def parse_line(raw: bytes, parse: Callable[[Any], T]) -> T:
     """One line -> a record, or ValueError saying why not."""
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValueError("not UTF-8 text") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON ({exc.msg}, column {exc.colno})") from None
-    except RecursionError:
-        raise ValueError("not valid JSON (nested too deeply)") from None
+        data = decode_json(raw)
+    except BadJson as exc:
+        if exc.not_utf8:
+            raise ValueError("not UTF-8 text") from None
+        column = f", column {exc.position[1]}" if exc.position else ""
+        raise ValueError(f"not valid JSON ({exc.problem}{column})") from None
     try:
         return parse(data)
     except ValidationError as exc:

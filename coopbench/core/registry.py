@@ -9,8 +9,9 @@ once, the first time the registry is read.
 Each id carries typed capabilities (`Spec.caps`, a `coopbench.core.caps` model) that the
 runner reads to skip cells that cannot work; a bad key or value is refused by `register`
 (`CapsError`, one line). A plug-in whose caps are refused stops every read of the registry
-with that line, naming the plug-in; one that fails otherwise (an import error, a bug) is
-skipped with a warning.
+with that line, naming the plug-in; one that fails otherwise (an import error, a typo in its
+entry point, a bug) is skipped and said in one line through `report_problem` (stderr; the CLI
+prints it in red), never as a Python warning.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import dataclasses
 import difflib
 import importlib
 import re
-import warnings
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -72,6 +73,22 @@ class Spec:
         }
 
 
+def _print_problem(line: str) -> None:
+    print(f"coopbench: {line}", file=sys.stderr)
+
+
+_reporter: list[Callable[[str], None]] = [_print_problem]
+
+
+def set_problem_reporter(report: Callable[[str], None]) -> None:
+    """Where a skipped plug-in is said (the CLI: one red line on stderr)."""
+    _reporter[0] = report
+
+
+def report_problem(line: str) -> None:
+    _reporter[0](line)
+
+
 def load_entry_point(target: str | Callable[..., Any]) -> Callable[..., Any]:
     """Import `"package.module:attr"` (or return a callable as is)."""
     if callable(target):
@@ -80,6 +97,10 @@ def load_entry_point(target: str | Callable[..., Any]) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
+        missing = getattr(exc, "name", None)
+        if missing and module_name != missing and not module_name.startswith(f"{missing}."):
+            # the module is there; an import inside it failed (a name moved, a typo)
+            raise CoopbenchError(f"cannot import {module_name!r}: {exc}") from exc
         raise CoopbenchError(
             f"cannot import {module_name!r} ({exc}); is the package that provides it installed?"
         ) from exc
@@ -162,10 +183,9 @@ class Registry:
                 self._loaded = False
                 raise CapsError(f"{self.kind} plug-in {ep.name!r} ({ep.value}): {exc}") from None
             except Exception as exc:  # a broken plug-in must not take down the whole CLI
-                warnings.warn(
-                    f"{self.kind} plug-in {ep.name!r} ({ep.value}) failed to register: {exc}",
-                    stacklevel=2,
-                )
+                problem = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
+                report_problem(f"{self.kind} plug-in {ep.name!r} ({ep.value}) failed to "
+                               f"register, skipped: {problem}")
             finally:
                 self._source = "builtin"
 

@@ -75,20 +75,47 @@ def _torch_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first_line(exc)}"
 
 
+class BadJson(ValueError):
+    """Bytes that are not JSON: `problem` says why, `position` is (line, column) of a syntax
+    error. Every reader (JSONL lines, manifests, saved files) decodes through `decode_json`
+    and words this for its own file."""
+
+    def __init__(self, problem: str, position: tuple[int, int] | None = None) -> None:
+        super().__init__(problem)
+        self.problem, self.position = problem, position
+
+    @property
+    def not_utf8(self) -> bool:
+        return self.problem == "not UTF-8 text"
+
+
+def decode_json(raw: bytes) -> Any:
+    """`raw` (UTF-8 JSON) decoded, or `BadJson`."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadJson("not UTF-8 text") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadJson(exc.msg, (exc.lineno, exc.colno)) from None
+    except RecursionError:
+        raise BadJson("nested too deeply") from None
+
+
 def read_json(path: Path | str, what: str) -> Any:
     """A JSON file's content, or one line naming the file (and line:column) and the problem."""
     path = Path(path)
     _present(path, what)
     try:
-        return json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError:
-        raise CoopbenchError(f"cannot read {what} {path}: not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise CoopbenchError(
-            f"cannot read {what} {path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})"
-        ) from None
-    except RecursionError:
-        raise CoopbenchError(f"cannot read {what} {path}: JSON nested too deeply") from None
+        return decode_json(path.read_bytes())
+    except BadJson as exc:
+        if exc.position:
+            line, column = exc.position
+            raise CoopbenchError(f"cannot read {what} {path}:{line}:{column}: not valid JSON "
+                                 f"({exc.problem})") from None
+        problem = exc.problem if exc.not_utf8 else f"JSON {exc.problem}"
+        raise CoopbenchError(f"cannot read {what} {path}: {problem}") from None
     except OSError as exc:
         raise CoopbenchError(f"cannot read {what} {path}: {exc.strerror}") from None
 

@@ -13,6 +13,9 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 
+from coopbench.core.metrics import recorded as recorded_metrics
+from coopbench.core.metrics import zero
+
 T = TypeVar("T", bound="JsonRecord")
 
 
@@ -129,44 +132,37 @@ class StepRecord(JsonRecord):
 
 
 
-@dataclass
-class EpisodeResult(JsonRecord):
-    """One finished episode: one line of `episodes.jsonl`.
-
-    `return_` is serialised as `return` (a Python keyword).
-    """
-
-    cell: str
-    env: str
-    planner: str
-    llm: str
-    seed: int
-    episode: int = 0
-    success: bool = False
-    return_: float = 0.0
-    interaction_steps: int = 0
-    llm_queries: int = 0
-    parse_failures: int = 0
-    verify_failures: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost_usd: float = 0.0
-    cache_hits: int = 0
-    wall_s: float = 0.0
-    error: str | None = None
-    # sha256[:16] of the start state, each executed joint action and each next state
-    # (features()): equal digests mean the same episode ("" in records older than it)
-    trajectory: str = ""
-    node: str = ""  # where it ran: the Ray node id under Ray, else the host name
+class _EpisodeRecord(JsonRecord):
+    """What `EpisodeResult` adds to its fields (which come from the metrics table): the
+    `return` metric is the attribute `return_` (a Python keyword) and the key `return`."""
 
     def to_json(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        data = dataclasses.asdict(self)  # type: ignore[call-overload]
         data["return"] = data.pop("return_")
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> EpisodeResult:
+    def from_json(cls, data: dict[str, Any]) -> Any:
         data = dict(data)
         if "return" in data:
             data["return_"] = data.pop("return")
         return super().from_json(data)
+
+
+EpisodeResult = dataclasses.make_dataclass(
+    "EpisodeResult",
+    [("cell", str), ("env", str), ("planner", str), ("llm", str), ("seed", int),
+     ("episode", int, dataclasses.field(default=0)),
+     *((m.field, m.type, dataclasses.field(default=zero(m))) for m in recorded_metrics()),
+     ("wall_s", float, dataclasses.field(default=0.0)),
+     ("error", str | None, dataclasses.field(default=None)),
+     # sha256[:16] of the start state, each executed joint action and each next state
+     # (features()): equal digests mean the same episode ("" in records older than it)
+     ("trajectory", str, dataclasses.field(default="")),
+     # where it ran: the Ray node id under Ray, else the host name
+     ("node", str, dataclasses.field(default=""))],
+    bases=(_EpisodeRecord,),
+    namespace={"__doc__": "One finished episode: one line of `episodes.jsonl`; its metric "
+                          "fields are the recorded ones of `core.metrics.METRICS`.",
+               "__module__": __name__},
+)

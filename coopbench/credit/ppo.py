@@ -32,12 +32,12 @@ from torch import nn
 
 from coopbench.core.device import choose, time_per_call
 from coopbench.core.errors import CoopbenchError
-from coopbench.core.io import write_json_atomic
+from coopbench.core.io import make_dir, write_json_atomic
+from coopbench.core.manifest import write_manifest
 from coopbench.core.saved import describe, load_torch, read_json, validated
 from coopbench.credit.curves import CURVES_CSV, CurveLog, plot
 from coopbench.credit.shaping import Shaper
 from coopbench.credit.vecenv import VecEnv
-from coopbench.runner.store import RunStore
 
 REWARD_MODES = ("sparse", "hand", "llm")
 CONFIG = "train.json"
@@ -187,7 +187,6 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.log = log
         resolve_device(config.device)  # a bad name fails before the run directory is made
-        self.store = RunStore(self.run_dir)
         self._prepare_dir(resume)
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
@@ -279,9 +278,9 @@ class Trainer:
             raise CoopbenchError(
                 f"{self.run_dir} already holds a training run; pass --resume or a new --out"
             )
-        self.store.create()
+        make_dir(self.run_dir)
         write_json_atomic(path, asdict(self.config))
-        self.store.write_manifest({"command": "credit train", "config": asdict(self.config)})
+        write_manifest(self.run_dir, {"command": "credit train", "config": asdict(self.config)})
 
     def _save_checkpoint(self) -> None:
         blob = {

@@ -21,8 +21,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from coopbench.core.metrics import by_name  # noqa: E402
 from coopbench.reporting.labels import SIM_MARK  # noqa: E402
 from coopbench.reporting.tables import paper_grid  # noqa: E402
+
+# the cell-row keys of the two metrics drawn, as the metrics table names them
+SUCCESS, QUERIES = by_name("success"), by_name("llm_queries")
+SUCCESS_CI = f"{SUCCESS.name}_ci"
 
 
 def _title(summary: dict[str, Any], text: str) -> str:
@@ -43,11 +48,11 @@ def success_vs_queries(summary: dict[str, Any], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(10, 5.5), dpi=110)
     for algo in algos:
         rows = [c for c in cells if c["algorithm"] == algo]
-        x = np.array([c["llm_queries"]["mean"] for c in rows])
-        y = np.array([c["success_rate"] for c in rows])
-        yerr = np.array([[c["success_rate"] - c["success_ci"][0] for c in rows],
-                         [c["success_ci"][1] - c["success_rate"] for c in rows]])
-        xerr = np.array([c["llm_queries"]["se"] for c in rows])
+        x = np.array([c[QUERIES.report]["mean"] for c in rows])
+        y = np.array([c[SUCCESS.report] for c in rows])
+        yerr = np.array([[c[SUCCESS.report] - c[SUCCESS_CI][0] for c in rows],
+                         [c[SUCCESS_CI][1] - c[SUCCESS.report] for c in rows]])
+        xerr = np.array([c[QUERIES.report]["se"] for c in rows])
         ax.errorbar(x, y, yerr=yerr, xerr=xerr, fmt="o", ms=4, alpha=0.45, capsize=2,
                     color=colours[algo])
         ax.plot([x.mean()], [y.mean()], marker="D", ms=10, color=colours[algo],
@@ -82,9 +87,9 @@ def per_task_success(summary: dict[str, Any], path: Path) -> Path:
             if c is None:
                 continue
             xs.append(t - 0.4 + width * (i + 0.5))
-            ys.append(c["success_rate"])
-            lo.append(c["success_rate"] - c["success_ci"][0])
-            hi.append(c["success_ci"][1] - c["success_rate"])
+            ys.append(c[SUCCESS.report])
+            lo.append(c[SUCCESS.report] - c[SUCCESS_CI][0])
+            hi.append(c[SUCCESS_CI][1] - c[SUCCESS.report])
         ax.bar(xs, ys, width=width, color=colours[algo], label=algo, edgecolor=colours[algo],
                yerr=[lo, hi], capsize=2, error_kw={"elinewidth": 0.8, "alpha": 0.6})
         for x, y in zip(xs, ys, strict=True):  # the rate, so a 0 bar is still readable

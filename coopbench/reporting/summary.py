@@ -22,6 +22,9 @@ from typing import Any
 import numpy as np
 
 from coopbench.core.errors import CoopbenchError
+from coopbench.core.metrics import Metric
+from coopbench.core.metrics import exported as exported_metrics
+from coopbench.core.metrics import reported as reported_metrics
 from coopbench.core.types import EpisodeResult
 from coopbench.reporting import stats
 from coopbench.reporting.labels import IDENTICAL_MARK, SIM_NOTE, algorithm_label, is_simulated
@@ -128,24 +131,29 @@ def cell_rows(episodes: list[EpisodeResult]) -> list[dict[str, Any]]:
     rows = []
     for (env, planner, llm), eps in sorted(groups.items()):
         ok = [e for e in eps if e.error is None]
-        success = _per_seed(ok, lambda e: e.success)
-        k, n = sum(success), len(success)
-        lo, hi = stats.wilson(k, n)
         successes = sum(e.success for e in ok)
-        rows.append({
+        row = {
             "env": env, "planner": planner, "llm": llm,
             "algorithm": algorithm_label(planner, llm), "simulated": is_simulated(llm),
-            "seeds": n, "episodes": len(ok), "errors": len(eps) - len(ok),
-            "success_rate": k / n if n else math.nan, "success_ci": [lo, hi],
-            "interaction_steps": _metric(_per_seed(ok, lambda e: e.interaction_steps)),
-            "llm_queries": _metric(_per_seed(ok, lambda e: e.llm_queries)),
-            "tokens": _metric(_per_seed(ok, lambda e: e.tokens_in + e.tokens_out)),
-            "cost_usd": _metric(_per_seed(ok, lambda e: e.cost_usd)),
-            "queries_per_success": (sum(e.llm_queries for e in ok) / successes
-                                    if successes else None),
-            "identical_episodes": identical_episodes(ok),
-        })
+            "seeds": len({e.seed for e in ok}), "episodes": len(ok),
+            "errors": len(eps) - len(ok),
+        }
+        for metric in reported_metrics():  # each as the metrics table says
+            row.update(_aggregate(metric, _per_seed(ok, metric.of)))
+        row["queries_per_success"] = (sum(e.llm_queries for e in ok) / successes
+                                      if successes else None)
+        row["identical_episodes"] = identical_episodes(ok)
+        rows.append(row)
     return rows
+
+
+def _aggregate(metric: Metric, per_seed: list[float]) -> dict[str, Any]:
+    """A cell's figures for one metric over its seeds (`metric.aggregate` says how)."""
+    if metric.aggregate == "wilson":
+        k, n = sum(per_seed), len(per_seed)
+        return {metric.report: k / n if n else math.nan,
+                f"{metric.name}_ci": list(stats.wilson(k, n))}
+    return {metric.report: _metric(per_seed)}
 
 
 def _seed_scores(episodes: list[EpisodeResult]) -> dict[tuple[str, str], dict[str, np.ndarray]]:
@@ -273,12 +281,9 @@ def marl_eval_json(data: RunData) -> dict[str, Any]:
         run = out.setdefault(family, {}).setdefault(task, {}).setdefault(algo, {}).setdefault(
             f"seed_{e.seed}", {"step_0": {"step_count": 0}, "absolute_metrics": {}}
         )
-        metrics = {
-            "success": float(e.success), "return": e.return_,
-            "interaction_steps": e.interaction_steps, "llm_queries": e.llm_queries,
-            "llm_tokens_in": e.tokens_in, "llm_tokens_out": e.tokens_out, "cost_usd": e.cost_usd,
-        }
-        for name, value in metrics.items():
-            run["step_0"].setdefault(name, []).append(value)
-            run["absolute_metrics"].setdefault(name, []).append(value)
+        for metric in exported_metrics():
+            value = metric.of(e)
+            value = float(value) if isinstance(value, bool) else value
+            run["step_0"].setdefault(metric.marl_eval, []).append(value)
+            run["absolute_metrics"].setdefault(metric.marl_eval, []).append(value)
     return out

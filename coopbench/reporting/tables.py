@@ -20,6 +20,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from coopbench.core.metrics import Metric
+from coopbench.core.metrics import reported as reported_metrics
 from coopbench.reporting.labels import IDENTICAL_MARK
 
 FORMATS = ("table", "md", "html", "json", "csv")
@@ -39,8 +41,11 @@ def _rate_ci(rate: float, low: float, high: float) -> str:
     return f"{_num(rate, 2)} [{_num(low, 2)}, {_num(high, 2)}]"
 
 
-def _cost(metric: dict[str, float]) -> str:
-    return f"{_num(metric['mean'], 4)} ± {_num(metric['se'], 4)}"
+def _metric_cell(metric: Metric) -> Callable[[dict], str]:
+    """How a cell row shows one metric of the metrics table."""
+    if metric.aggregate == "wilson":
+        return lambda r: _rate_ci(r[metric.report], *r[f"{metric.name}_ci"])
+    return lambda r: _pm(r[metric.report], metric.digits)
 
 
 CELL_COLUMNS: list[tuple[str, Callable[[dict], str]]] = [
@@ -48,11 +53,7 @@ CELL_COLUMNS: list[tuple[str, Callable[[dict], str]]] = [
     ("algorithm", lambda r: r["algorithm"]),
     ("seeds", lambda r: f"{r['seeds']} {IDENTICAL_MARK}" if r.get("identical_episodes")
      else str(r["seeds"])),
-    ("success [95% CI]", lambda r: _rate_ci(r["success_rate"], *r["success_ci"])),
-    ("steps ± SE", lambda r: _pm(r["interaction_steps"])),
-    ("queries ± SE", lambda r: _pm(r["llm_queries"])),
-    ("tokens ± SE", lambda r: _pm(r["tokens"], 0)),
-    ("cost $ ± SE", lambda r: _cost(r["cost_usd"])),
+    *((m.label, _metric_cell(m)) for m in reported_metrics()),
     ("errors", lambda r: str(r["errors"])),
 ]
 
@@ -203,18 +204,28 @@ def format_html(summary: dict[str, Any], paper: bool = False) -> str:
 def format_csv(summary: dict[str, Any]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
+    metrics = reported_metrics()
     writer.writerow(["env", "planner", "llm", "simulated", "seeds", "episodes", "errors",
-                     "success_rate", "success_low", "success_high", "steps_mean", "steps_se",
-                     "queries_mean", "queries_se", "tokens_mean", "tokens_se", "cost_mean",
-                     "cost_se"])
+                     *(name for m in metrics for name in _csv_names(m))])
     for r in summary["cells"]:
         writer.writerow([
             r["env"], r["planner"], r["llm"], r["simulated"], r["seeds"], r["episodes"],
-            r["errors"], r["success_rate"], *r["success_ci"],
-            *(r[m][k] for m in ("interaction_steps", "llm_queries", "tokens", "cost_usd")
-              for k in ("mean", "se")),
+            r["errors"], *(value for m in metrics for value in _csv_values(m, r)),
         ])
     return buf.getvalue()
+
+
+def _csv_names(metric: Metric) -> list[str]:
+    if metric.aggregate == "wilson":
+        return [str(metric.report), f"{metric.name}_low", f"{metric.name}_high"]
+    prefix = metric.csv or metric.name
+    return [f"{prefix}_mean", f"{prefix}_se"]
+
+
+def _csv_values(metric: Metric, row: dict[str, Any]) -> list[Any]:
+    if metric.aggregate == "wilson":
+        return [row[metric.report], *row[f"{metric.name}_ci"]]
+    return [row[metric.report]["mean"], row[metric.report]["se"]]
 
 
 def _finite(value: Any) -> Any:

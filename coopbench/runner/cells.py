@@ -24,7 +24,8 @@ from coopbench import envs, planners
 from coopbench.core.caps import EnvCaps, PlannerCaps
 from coopbench.core.errors import UnknownIdError
 from coopbench.core.registry import Spec
-from coopbench.runner.single import EpisodeTask, check_episode_count
+from coopbench.runner.seeds import check_episode_count
+from coopbench.runner.single import EpisodeTask
 from coopbench.runner.spec import MatrixSpec
 
 NO_LLM = "none"

@@ -37,9 +37,9 @@ from coopbench.core.errors import CoopbenchError, StorageFull, storage_full
 from coopbench.core.secrets import redact
 from coopbench.core.types import EpisodeResult, StepRecord
 from coopbench.runner.budget import BudgetExceeded, EndpointSlots, MeteredLLM, Spend
-from coopbench.runner.single import EpisodeTask, run_task
+from coopbench.runner.single import EpisodeTask, llm_for, run_task
 from coopbench.runner.spec import Budget
-from coopbench.runner.store import RunStore
+from coopbench.runner.store import LLM_CALLS, RunStore
 
 EXECUTORS = ("serial", "process", "ray")
 
@@ -65,29 +65,12 @@ class Outcome:
     storage_full: bool = False  # the fatal error is a full or read-only disk
 
 
-_MODELS: dict[tuple[str, str, bool], Any] = {}  # one model per process and run dir
-
-
-def _model(task: EpisodeTask, ctx: WorkerContext) -> Any:
-    from coopbench import llm as llm_layer
-    from coopbench import planners
-
-    if not planners.registry.spec(task.planner_id).caps.needs_llm:
-        return None
-    key = (task.llm_spec, ctx.run_dir, ctx.llm_cache)
-    if key not in _MODELS:
-        call_log = Path(ctx.run_dir) / "llm_calls.jsonl"
-        _MODELS[key] = llm_layer.make(task.llm_spec, call_log=call_log,
-                                      cache=None if ctx.llm_cache else False)
-    return _MODELS[key]
-
-
 def execute(task: EpisodeTask, allowance: Budget | None, ctx: WorkerContext) -> Outcome:
     """Play one episode wherever this runs; never raises (errors come back in the Outcome)."""
     steps: list[dict[str, Any]] = []
     metered: MeteredLLM | None = None
     try:
-        model = _model(task, ctx)
+        model = llm_for(task, Path(ctx.run_dir) / LLM_CALLS, ctx.llm_cache)
         if model is not None:
             slots = None
             if ctx.llm_concurrency is not None and not getattr(model, "simulated", False):

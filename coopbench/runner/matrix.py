@@ -27,7 +27,7 @@ from coopbench.llm.config import register_keys
 from coopbench.runner import readback
 from coopbench.runner.budget import BudgetExceeded, Spend
 from coopbench.runner.cells import Plan, expand
-from coopbench.runner.critics import prepare_critics
+from coopbench.runner.critic_resolution import prepare_critics
 from coopbench.runner.executors import WorkerContext, make_executor
 from coopbench.runner.lock import run_lock, started
 from coopbench.runner.single import EpisodeTask
@@ -87,8 +87,7 @@ def prepare(store: RunStore, spec: MatrixSpec, plan: Plan, source: str, resume: 
     elif manifest.get("kind") != "matrix":
         raise CoopbenchError(f"{store.root} is {_made_by(manifest)}, not a matrix run; "
                              "use a new --out directory")
-    elif manifest.get("fingerprint") != fingerprint(parts):
-        changed = _diff(manifest.get("fingerprint_parts", {}), parts)
+    elif changed := incompatible(manifest, parts):
         raise ConfigError(
             f"{source} changed incompatibly since {store.root} was started ({changed}); "
             "its episodes would not be comparable: restore the spec or use a new --out"
@@ -114,6 +113,25 @@ def _made_by(manifest: dict[str, Any]) -> str:
     return f"a {kind!r} directory" if kind else 'a directory whose manifest has no "kind"'
 
 
+def incompatible(manifest: dict[str, Any], parts: dict[str, Any]) -> str:
+    """What changed the meaning of the directory's finished episodes ("" if nothing).
+
+    Envs and planners added or dropped change no finished episode, so they extend the run;
+    the options of one present before and now, the caps and the record format do.
+    """
+    if manifest.get("fingerprint") in (None, fingerprint(parts)):
+        return ""
+    old = manifest.get("fingerprint_parts")
+    if not isinstance(old, dict):
+        return "its spec fingerprint"
+    shared = {key: ({k: v for k, v in old.get(key, {}).items() if k in parts.get(key, {})},
+                    {k: v for k, v in parts.get(key, {}).items() if k in old.get(key, {})})
+              for key in ("envs", "planners")}
+    before = {**old, **{key: pair[0] for key, pair in shared.items()}}
+    after = {**parts, **{key: pair[1] for key, pair in shared.items()}}
+    return _diff(before, after)
+
+
 def _diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> str:
     changes = []
     for key in sorted(set(old) | set(new)):
@@ -132,10 +150,8 @@ def dry_run(spec: MatrixSpec, out: Path | str, source: str = "<spec>") -> tuple[
     plan = expand(spec, source)
     store = RunStore(out)
     manifest = store.read_manifest() if store.root.is_dir() else None
-    if manifest is not None and manifest.get("fingerprint") not in (
-        None, fingerprint(spec.fingerprint_parts())
-    ):
-        changed = _diff(manifest.get("fingerprint_parts", {}), spec.fingerprint_parts())
+    changed = incompatible(manifest, spec.fingerprint_parts()) if manifest is not None else ""
+    if changed:
         raise ConfigError(f"{source} changed incompatibly since {store.root} was started "
                           f"({changed}); restore the spec or use a new --out")
     episodes, _ = store.read_episodes() if manifest is not None else ([], [])
@@ -175,13 +191,15 @@ def run_matrix(
         for note in store.repair():
             emit("note", {"message": note})
         with store.room_reserved():
-            return _run(store, manifest, spec, plan, executor, workers, ray_address, emit,
-                        strict_critic)
+            return run_plan(store, manifest, spec, plan, executor, workers, ray_address, emit,
+                            strict_critic)
 
 
-def _run(store: RunStore, manifest: dict, spec: MatrixSpec, plan: Plan, executor: str | None,
-         workers: int | None, ray_address: str | None, emit: Listener,
-         strict_critic: bool = False) -> MatrixOutcome:
+def run_plan(store: RunStore, manifest: dict, spec: MatrixSpec, plan: Plan,
+             executor: str | None, workers: int | None, ray_address: str | None,
+             emit: Listener, strict_critic: bool = False) -> MatrixOutcome:
+    """Play the plan's missing episodes into a locked, prepared directory (`matrix` and
+    `run` both come here); the manifest says how it ended."""
     kind = executor or spec.execution.executor
     n_workers = 1 if kind == "serial" else (workers or spec.execution.workers)
     episodes, _ = store.read_episodes()

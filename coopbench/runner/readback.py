@@ -10,14 +10,13 @@ first bad line with `file:line: why`, and skip a torn tail with a note; writers 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from coopbench.core.errors import CoopbenchError
-from coopbench.core.io import json_kind
+from coopbench.core.io import BadJson, decode_json, json_kind
 from coopbench.core.saved import describe
 from coopbench.core.types import EpisodeResult
 
@@ -99,15 +98,10 @@ def manifest(path: Path) -> dict[str, Any] | None:
         raise CoopbenchError(f"cannot read {path}: {exc.strerror}") from None
     hint = "restore it, or use a new run directory"
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise CoopbenchError(f"{path}: not valid JSON (not UTF-8 text); {hint}") from None
-    except json.JSONDecodeError as exc:
-        raise CoopbenchError(
-            f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg}); {hint}"
-        ) from None
-    except RecursionError:
-        raise CoopbenchError(f"{path}: not valid JSON (nested too deeply); {hint}") from None
+        data = decode_json(raw)
+    except BadJson as exc:
+        where = f"{path}:{exc.position[0]}:{exc.position[1]}" if exc.position else str(path)
+        raise CoopbenchError(f"{where}: not valid JSON ({exc.problem}); {hint}") from None
     if not isinstance(data, dict):
         raise CoopbenchError(
             f"{path}: not a coopbench manifest (a JSON {json_kind(data)}, not an object); {hint}"

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from coopbench.core.configfile import load_yaml
 from coopbench.core.errors import ConfigError, CoopbenchError
-from coopbench.runner.single import (
+from coopbench.runner.seeds import (
     MAX_EPISODES,
     SEED_LIMIT,
     SeedsError,

@@ -14,71 +14,30 @@ from __future__ import annotations
 
 import contextlib
 import os
-import platform
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterable, Iterator
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from coopbench.core.errors import CoopbenchError, storage_full
+from coopbench.core.errors import storage_full
 from coopbench.core.io import (
     Lines,
     any_object,
     append_jsonl,
     append_lines,
     json_line,
+    make_dir,
     read_lines,
     replace_bytes,
-    write_json_atomic,
 )
-from coopbench.core.secrets import redact_json
+from coopbench.core.manifest import MANIFEST, save_manifest, write_manifest
 from coopbench.core.types import EpisodeResult
 from coopbench.runner import readback
 
-MANIFEST = "manifest.json"
 EPISODES = "episodes.jsonl"
 LLM_CALLS = "llm_calls.jsonl"
 TRANSCRIPTS = "transcripts.jsonl"
 RESERVE = ".reserve"  # deleted on a full disk to make room for the final manifest
 RESERVE_MIN_BYTES = 64 * 1024
-
-TRACKED_PACKAGES = (
-    "coopbench", "overcooked-ai", "pettingzoo", "gymnasium", "pymunk", "torch", "numpy",
-    "openai", "llama-cpp-python",
-)
-
-
-def git_state(cwd: Path | None = None) -> dict[str, Any]:
-    """The commit and dirty flag of the source tree coopbench runs from, if it is a checkout."""
-    cwd = cwd or Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10
-        )
-        if commit.returncode != 0:
-            return {"commit": None, "dirty": None}
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd, capture_output=True, text=True, timeout=10,
-        )
-        return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-
-
-def package_versions(names: Iterable[str] = TRACKED_PACKAGES) -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
-    for name in names:
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = None
-    return versions
-
 
 class RunStore:
     """One run directory."""
@@ -104,36 +63,18 @@ class RunStore:
 
     def create(self) -> RunStore:
         """Make the directory (and parents) or fail with one clear line."""
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(dir=self.root, prefix=".write-test-")
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as exc:
-            raise CoopbenchError(
-                f"cannot write to output directory {self.root}: {exc.strerror}"
-            ) from None
+        make_dir(self.root)
         return self
 
     def write_manifest(
         self, spec: dict[str, Any], extra: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Write a fresh manifest (provenance + `spec`, plus any `extra` top-level keys)."""
-        manifest = {
-            **(extra or {}),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "spec": spec,
-            "git": git_state(),
-            "packages": package_versions(),
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-        }
-        self.save_manifest(manifest)
-        return manifest
+        return write_manifest(self.root, spec, extra)
 
     def save_manifest(self, manifest: dict[str, Any]) -> None:
         """Replace manifest.json atomically, secrets redacted."""
-        write_json_atomic(self.manifest_path, redact_json(manifest))
+        save_manifest(self.root, manifest)
 
     def read_manifest(self) -> dict[str, Any] | None:
         """The checked manifest, None if there is none; a damaged one is one clear line."""

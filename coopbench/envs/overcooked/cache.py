@@ -105,7 +105,7 @@ def _read(path: Path, said: list[str]) -> Any:
 
 def motion_planner(mdp, counter_goals: list[tuple[int, int]]):
     """overcooked-ai's `MotionPlanner` for this terrain, with plans to face `counter_goals`."""
-    from coopbench.envs.overcooked.sim import MotionPlanner
+    from coopbench.envs.overcooked.upstream import MotionPlanner
 
     goals = sorted(tuple(g) for g in counter_goals)
     key = _key("mp", mdp, goals)
@@ -117,7 +117,7 @@ def motion_planner(mdp, counter_goals: list[tuple[int, int]]):
 
 def medium_level_manager(mdp):
     """overcooked-ai's `MediumLevelActionManager` (needed only by the featurized observation)."""
-    from coopbench.envs.overcooked.sim import NO_COUNTERS_PARAMS, MediumLevelActionManager
+    from coopbench.envs.overcooked.upstream import NO_COUNTERS_PARAMS, MediumLevelActionManager
 
     key = _key("mlam", mdp, [NO_COUNTERS_PARAMS, mdp.recipe_config])
     if key not in _MEMO:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from coopbench.envs.overcooked import skills as sk
 from coopbench.envs.overcooked.kitchen import Kitchen, fmt, pot_status
-from coopbench.envs.overcooked.sim import OCAction
+from coopbench.envs.overcooked.upstream import OCAction
 
 STAY = OCAction.STAY
 INTERACT = OCAction.INTERACT

@@ -40,8 +40,8 @@ from coopbench.envs.overcooked import skills as sk
 from coopbench.envs.overcooked import text as txt
 from coopbench.envs.overcooked.kitchen import Kitchen, fmt
 from coopbench.envs.overcooked.layouts import build_mdp, check_layout, make_setting
-from coopbench.envs.overcooked.sim import OCAction, apply_recipes
 from coopbench.envs.overcooked.start import STARTS, seeded_start
+from coopbench.envs.overcooked.upstream import OCAction, apply_recipes
 
 PRIMITIVES = ["north", "south", "east", "west", "stay", "interact"]  # = Action.INDEX_TO_ACTION
 PRIMITIVE_ALIASES = {

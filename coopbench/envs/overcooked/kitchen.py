@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from coopbench.envs.overcooked import cache
-from coopbench.envs.overcooked.sim import Direction, OCAction
+from coopbench.envs.overcooked.upstream import Direction, OCAction
 
 Pos = tuple[int, int]
 PosOr = tuple[Pos, Pos]

@@ -86,7 +86,7 @@ def make_setting(
 @cache
 def shipped_layouts() -> tuple[str, ...]:
     """Every layout file shipped with overcooked-ai (names without `.layout`)."""
-    from coopbench.envs.overcooked.sim import LAYOUTS_DIR
+    from coopbench.envs.overcooked.upstream import LAYOUTS_DIR
 
     return tuple(sorted(f[: -len(".layout")] for f in os.listdir(LAYOUTS_DIR)
                         if f.endswith(".layout")))
@@ -107,7 +107,7 @@ def check_layout(name: str) -> str:
 
 def build_mdp(layout: str, setting: Setting):
     """The real `OvercookedGridworld` for `layout` under `setting` (configures recipes)."""
-    from coopbench.envs.overcooked.sim import OvercookedGridworld
+    from coopbench.envs.overcooked.upstream import OvercookedGridworld
 
     mdp = OvercookedGridworld.from_layout_name(check_layout(layout), **setting.overrides())
     if mdp.num_players != 2:

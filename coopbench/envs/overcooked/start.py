@@ -13,7 +13,7 @@ from collections import deque
 import numpy as np
 
 from coopbench.envs.overcooked.kitchen import Kitchen, Pos, rc
-from coopbench.envs.overcooked.sim import Direction, OCAction, OvercookedState
+from coopbench.envs.overcooked.upstream import Direction, OCAction, OvercookedState
 
 STARTS = ("fixed", "seeded")
 

@@ -1,4 +1,5 @@
-"""One quiet place that imports `overcooked_ai_py` (the real game) and re-exports what we use.
+"""Overcooked-AI upstream: one quiet place that imports `overcooked_ai_py` (the real game)
+and re-exports what we use (`upstream`, not `sim`: `coopbench/llm/sim.py` is the simulated LLM).
 
 overcooked-ai 1.1.0 imports gym at package import time, which prints an "unmaintained" notice
 to stderr; users of coopbench did not ask for gym, so the notice is swallowed here.

@@ -18,6 +18,7 @@ from multiprocessing import get_context
 from typing import Any
 
 from coopbench import envs, planners
+from coopbench.core.errors import CoopbenchError
 from coopbench.core.types import CriticRequest
 from coopbench.runner.single import EpisodeTask
 
@@ -25,7 +26,11 @@ GroupKey = tuple[str, str, CriticRequest]
 
 
 def request_of(task: EpisodeTask, strict: bool = False) -> CriticRequest | None:
-    """The critic the task's planner asks for (`strict` forces the quality floors)."""
+    """The critic the task's planner asks for (`strict` forces the quality floors). A planner
+    registered without `needs_critic` asks for none (check_planner holds it to that), so it is
+    not built here: only the episode builds it."""
+    if not planners.registry.spec(task.planner_id).caps.needs_critic:
+        return None
     request = planners.make(task.planner_id, **(task.planner_kwargs or {})).critic_request()
     if request is not None and strict:
         request = dataclasses.replace(request, strict=True)
@@ -37,11 +42,23 @@ def resolve_one(env_id: str, env_kwargs_json: str, request: CriticRequest) -> di
     from coopbench.critics.resolve import locate
 
     env = envs.make(env_id, **json.loads(env_kwargs_json))
-    env.reset(seed=0)  # loading checks the checkpoint against a live state
     try:
+        env.reset(seed=0)  # loading checks the checkpoint against a live state
         return locate(env, request).describe()
+    except CoopbenchError:
+        raise
+    except Exception as exc:  # an env that breaks its contract: one line, the run marked failed
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise CoopbenchError(f"env {env_id}: resolving its critic failed ({detail}); "
+                             "coopbench.testing.check_env names the broken rule") from None
     finally:
         env.close()
+
+
+def resolve_for(task: EpisodeTask, request: CriticRequest) -> dict[str, Any]:
+    """Resolve the critic of one task run on its own (a script, `play`)."""
+    kwargs = json.dumps(task.env_kwargs or {}, sort_keys=True, default=str)
+    return resolve_one(task.env_id, kwargs, request)
 
 
 def prepare_critics(
