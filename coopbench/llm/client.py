@@ -22,6 +22,7 @@ from coopbench.core.types import Usage
 from coopbench.llm.base import Completion, Message, Oracle, Scores
 from coopbench.llm.cache import Entry, ResponseCache, cache_key
 from coopbench.llm.calllog import CallLog, redact
+from coopbench.llm.capabilities import Capabilities
 from coopbench.llm.pricing import PriceTable
 from coopbench.llm.request import Backend, Reply, Request, ScoreReply, ScoreRequest
 
@@ -69,6 +70,13 @@ class Model:
         self.backend_calls = 0  # requests that reached the backend (cache misses)
         self.retries = 0  # failed attempts that were retried (transient errors)
         self._lock = threading.Lock()
+
+    def capabilities(self, refresh: bool = False) -> Capabilities:
+        """What the backend can do (declared, or probed once and cached for HTTP endpoints)."""
+        ask = getattr(self.backend, "capabilities", None)
+        if not callable(ask):
+            return Capabilities(constrained=None, scoring="sampled", notes=("undeclared",))
+        return ask(refresh=refresh)
 
     def complete(
         self,

@@ -22,6 +22,7 @@ from typing import Any
 
 from coopbench.core.errors import CoopbenchError
 from coopbench.llm import paths
+from coopbench.llm.capabilities import Capabilities
 from coopbench.llm.grammar import choice_grammar
 from coopbench.llm.model_files import DEFAULT, assemble, verified_sha256
 from coopbench.llm.request import Reply, Request, ScoreReply, ScoreRequest
@@ -169,6 +170,9 @@ class LocalBackend:
 
     def llama(self) -> tuple[Any, threading.Lock]:
         return load_llama(self.path)
+
+    def capabilities(self, refresh: bool = False) -> Capabilities:
+        return Capabilities(constrained="native", scoring="token-tree")
 
     def generate(self, request: Request) -> Reply:
         llama, lock = self.llama()

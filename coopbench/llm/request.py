@@ -100,6 +100,9 @@ class Backend(Protocol):
 
     def score(self, request: ScoreRequest) -> ScoreReply: ...
 
+    # Optional: `capabilities(refresh: bool = False) -> llm.capabilities.Capabilities`;
+    # a backend without it is treated as free text with sampled scoring.
+
 
 def estimate_tokens(text: str) -> int:
     """Rough token count: one token per 4 characters, rounded up (OpenAI's rule of thumb).

@@ -32,6 +32,7 @@ import numpy as np
 
 from coopbench.core.errors import CoopbenchError
 from coopbench.llm.base import Oracle
+from coopbench.llm.capabilities import Capabilities
 from coopbench.llm.request import (
     Reply,
     Request,
@@ -56,6 +57,11 @@ class SimBackend:
 
     simulated = True
     cacheable = False
+
+    def capabilities(self, refresh: bool = False) -> Capabilities:
+        """Choices are honoured when asked for, but `auto` stays free text: the simulated
+        model stands in for the papers' free-text GPT-4, garbled replies included."""
+        return Capabilities(constrained="native", scoring="simulated", auto="free")
 
     def __init__(self, spec: ModelSpec) -> None:
         self.policy = spec.model
