@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import hashlib
 import itertools
 import os
 import threading
@@ -180,7 +179,7 @@ class LocalBackend:
             "messages": [dict(m) for m in request.messages],
             "temperature": request.temperature,
             "max_tokens": request.max_tokens,
-            "seed": _effective_seed(request),
+            "seed": request.sampling_seed(),
         }
         with lock:
             if request.choices is not None:
@@ -337,9 +336,3 @@ def perf_counters(llama: Any) -> dict[str, float] | None:
         return None
     return {"prompt_tokens_evaluated": data.n_p_eval, "prompt_eval_ms": data.t_p_eval_ms,
             "generated_tokens": data.n_eval, "generation_ms": data.t_eval_ms}
-
-
-def _effective_seed(request: Request) -> int:
-    """A sampling seed from the caller's seed and the sample index (same request, same text)."""
-    blob = f"{request.seed}|{request.sample}".encode()
-    return int.from_bytes(hashlib.sha256(blob).digest()[:4], "little") & 0x7FFFFFFF

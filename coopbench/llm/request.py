@@ -6,6 +6,7 @@ logging once; backends only turn a `Request` into a `Reply`.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -33,6 +34,13 @@ class Request:
             "seed": self.seed,
             "sample": self.sample,
         }
+
+    def sampling_seed(self) -> int:
+        """The seed the model samples with, from the caller's seed and the sample index, the
+        same for every backend: the embedded model and a server it is served by then draw
+        the same replies at temperature > 0."""
+        blob = f"{self.seed}|{self.sample}".encode()
+        return int.from_bytes(hashlib.sha256(blob).digest()[:4], "little") & 0x7FFFFFFF
 
 
 @dataclass
