@@ -85,6 +85,7 @@ def run_episode(
         value = totals[metric.field] if metric.step is not None else metric.end(env)
         setattr(result, metric.field, value)
     result.trajectory = trace.hexdigest()[:16]
+    result.decoding = str(getattr(planner, "decoding", "") or "")
     result.wall_s = time.perf_counter() - started
     return result
 

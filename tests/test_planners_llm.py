@@ -217,7 +217,7 @@ def test_sim_seeds_vary_answers_and_replay_exactly(meetgrid):
 
 def test_choices_are_offered_when_asked(meetgrid):
     steps = []
-    result = play("central-v0", sim(noise=0.3), steps=steps, use_choices="always")
+    result = play("central-v0", sim(noise=0.3), steps=steps, decoding="constrained")
     assert result.parse_failures == 0
     reply = [e for e in steps[0].transcript if e["type"] == "query"][0]["reply"]
     assert reply.startswith("EXECUTE\nNAME Alice ACTION ")

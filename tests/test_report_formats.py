@@ -104,7 +104,7 @@ def test_report_writes_files_plots_and_a_marl_eval_export(run_dir):
         if name.endswith(".png"):
             assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     marl = json.loads((run_dir / "marl_eval.json").read_text())
-    runs = marl["meetgrid"]["meet-v0"]["llm/central-v0 @ sim:expert?noise=0.3 (sim)"]
+    runs = marl["meetgrid"]["meet-v0"]["llm/central-v0 @ sim:expert?noise=0.3 [free] (sim)"]
     assert sorted(runs) == ["seed_0", "seed_1", "seed_2"]
     seed0 = runs["seed_0"]
     assert seed0["step_0"]["step_count"] == 0 and len(seed0["step_0"]["success"]) == 2

@@ -229,7 +229,9 @@ def test_a_crashing_planner_is_recorded_retried_and_replaced_once_fixed(meetgrid
     spec = parse_spec({"name": "flaky", "envs": ["meetgrid/meet-v0"], "seeds": [0, 1],
                        "planners": ["meetgrid/flaky-v0"]})
     out = tmp_path / "run"
-    assert run_matrix(spec, out).status == "complete"
+    outcome = run_matrix(spec, out)  # every episode failed: so did the run, and it says why
+    assert outcome.status == "failed" and "RuntimeError: planner bug" in outcome.detail
+    assert RunStore(out).read_manifest()["status_detail"] == outcome.detail
     episodes, _ = RunStore(out).read_episodes()
     assert [e.error for e in episodes] == ["RuntimeError: planner bug"] * 2
     assert results(out)["cells"][0]["errors"] == 2

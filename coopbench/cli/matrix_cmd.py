@@ -25,7 +25,7 @@ from rich.table import Table
 from coopbench.cli._common import console, err_console, shown
 from coopbench.cli.kwargs import STRICT_CRITIC_OPTION
 from coopbench.cli.report_cmd import print_table, write_files
-from coopbench.core.errors import Interrupted
+from coopbench.core.errors import CoopbenchError, Interrupted
 from coopbench.reporting.labels import algorithm_label
 
 if TYPE_CHECKING:
@@ -74,8 +74,9 @@ class LiveDisplay:
             self._episode(data)
 
     def _episode(self, data: dict[str, Any]) -> None:
-        e = data["episode"]
-        group = (e.env, e.planner, e.llm)
+        from coopbench.runner.matrix import group_of
+
+        group = group_of(data["episode"])
         if group in self.recent:
             self.recent.remove(group)
         self.recent.insert(0, group)
@@ -202,3 +203,5 @@ def matrix(
                   highlight=False)
     if outcome.status == "stopped":
         raise BudgetExceeded(budget_message(outcome, str(spec_path)))
+    if outcome.status == "failed":
+        raise CoopbenchError(f"run failed: {outcome.detail}")

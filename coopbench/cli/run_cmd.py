@@ -25,6 +25,7 @@ from coopbench.cli.kwargs import (
     check_planner_kwargs,
     parse_kwargs,
 )
+from coopbench.core.errors import CoopbenchError
 from coopbench.runner.one_cell import CellRequest, run_cell
 from coopbench.runner.seeds import check_episode_count, parse_seeds
 
@@ -75,6 +76,8 @@ def run(
         f"{stats.done} episodes in {out} · success rate {rate:.2f}"
         + (f" · [red]{stats.errors} errors" if stats.errors else "")
     )
+    if outcome.status == "failed":
+        raise CoopbenchError(f"run failed: {outcome.detail}")
 
 
 class RunProgress:

@@ -160,7 +160,9 @@ EpisodeResult = dataclasses.make_dataclass(
      # (features()): equal digests mean the same episode ("" in records older than it)
      ("trajectory", str, dataclasses.field(default="")),
      # where it ran: the Ray node id under Ray, else the host name
-     ("node", str, dataclasses.field(default=""))],
+     ("node", str, dataclasses.field(default="")),
+     # how the planner's LLM decoded: "constrained" | "free" ("" without an LLM, or older)
+     ("decoding", str, dataclasses.field(default=""))],
     bases=(_EpisodeRecord,),
     namespace={"__doc__": "One finished episode: one line of `episodes.jsonl`; its metric "
                           "fields are the recorded ones of `core.metrics.METRICS`.",

@@ -46,6 +46,8 @@ class Planner(ABC):
         self.llm: Any = None
         self.critic: AdvantageCritic | None = None
         self.rng = np.random.default_rng(0)
+        # how its LLM was asked ("constrained" | "free"), set at reset; "" without an LLM
+        self.decoding = ""
 
     def critic_request(self) -> CriticRequest | None:
         """Which critic this planner wants, if any (from its config)."""

@@ -26,7 +26,9 @@ from coopbench.agents.replies import EXECUTE, PROCEED, format_joint, format_own,
 from coopbench.core.errors import ConfigError
 from coopbench.core.types import Action, ParseError, PlanResult, Usage
 from coopbench.envs.base import LanguageEnv
+from coopbench.llm import capabilities
 from coopbench.llm.base import Message, Oracle
+from coopbench.llm.capabilities import DECODINGS, resolve_decoding
 from coopbench.planners.base import AdvantageCritic, Planner
 
 
@@ -40,7 +42,7 @@ class LLMPlannerConfig:
     temperature: float = 0.0  # first call of a step (RoCo/ReAd: 0)
     retry_temperature: float = 0.7  # later calls of a step, so a re-prompt can change its mind
     max_tokens: int = 512  # RoCo's setting
-    use_choices: str = "local"  # pass `choices=` (grammar): "never" | "local" | "always"
+    decoding: str = "auto"  # "constrained" (reply = one legal plan) | "free" | "auto"
     max_choices: int = 512  # joint plans are only offered as choices up to this many
     oracle_alternatives: int = 4  # random legal plans handed to the sim LLM per request
     seed: int = 0  # added to the per-episode call seed (drawn from the episode's seed)
@@ -48,6 +50,9 @@ class LLMPlannerConfig:
     @classmethod
     def from_kwargs(cls, planner: str, kwargs: dict[str, Any]):
         names = {f.name for f in dataclasses.fields(cls)}
+        if "use_choices" in kwargs:
+            raise ConfigError(f"{planner}: use_choices was replaced by decoding: auto (constrained "
+                              "wherever the model can), constrained or free")
         unknown = sorted(set(kwargs) - names)
         if unknown:
             raise ConfigError(
@@ -59,8 +64,8 @@ class LLMPlannerConfig:
         return cfg
 
     def validate(self, planner: str) -> None:
-        if self.use_choices not in ("never", "local", "always"):
-            raise ConfigError(f"{planner}: use_choices must be never, local or always")
+        if self.decoding not in DECODINGS:
+            raise ConfigError(f"{planner}: decoding must be one of {', '.join(DECODINGS)}")
         if self.history not in ("all", "last", "none") and not str(self.history).isdigit():
             raise ConfigError(f"{planner}: history must be all, last, none or a number")
         if self.max_replans < 1 or self.max_queries_per_step < 1:
@@ -136,6 +141,8 @@ class LLMPlanner(Planner):
             raise ConfigError(f"{type(self).__name__} needs an LLM (--llm local, sim:expert, ...)")
         self.rounds = []
         self.call_seed = self.cfg.seed + int(rng.integers(2**31))  # per episode, from its seed
+        self.decoding = "" if llm is None else resolve_decoding(
+            self.cfg.decoding, capabilities.of(llm), str(getattr(llm, "spec", llm)))
 
     # -- the step loop --------------------------------------------------------------------
 
@@ -181,12 +188,8 @@ class LLMPlanner(Planner):
     # -- the guarded call -----------------------------------------------------------------
 
     def wants_choices(self) -> bool:
-        mode = self.cfg.use_choices
-        if mode == "never":
-            return False
-        if mode == "always":
-            return True
-        return str(getattr(self.llm, "model_id", getattr(self.llm, "spec", ""))).startswith("local")
+        """Constrained decoding: the legal plans go to the model as `choices=`."""
+        return self.decoding == "constrained"
 
     def joint_choices(self, env: LanguageEnv, agents: list[str]) -> list[str] | None:
         """Every legal joint plan as a reply text, if offering them as choices is on and small."""

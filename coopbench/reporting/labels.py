@@ -14,6 +14,17 @@ def is_simulated(llm: str) -> bool:
     return llm.startswith("sim:")
 
 
+def model_label(llm: str, decoding: str) -> str:
+    """An LLM as reports name it: the spec, marked with how the planner decoded
+    (`[constrained]`, `[free]`), so the two are never pooled in one row. Records from before
+    the decoding field carry none and keep their plain spec."""
+    return f"{llm} [{decoding}]" if decoding and llm not in ("", "none") else llm
+
+
+def model_of(episode: object) -> str:
+    return model_label(getattr(episode, "llm", ""), getattr(episode, "decoding", ""))
+
+
 def algorithm_label(planner: str, llm: str) -> str:
     """`planner` (no LLM) or `planner @ llm`, marked when the LLM is simulated."""
     if llm in ("", "none"):

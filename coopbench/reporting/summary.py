@@ -27,7 +27,14 @@ from coopbench.core.metrics import exported as exported_metrics
 from coopbench.core.metrics import reported as reported_metrics
 from coopbench.core.types import EpisodeResult
 from coopbench.reporting import stats
-from coopbench.reporting.labels import IDENTICAL_MARK, SIM_NOTE, algorithm_label, is_simulated
+from coopbench.reporting.labels import (
+    IDENTICAL_MARK,
+    SIM_NOTE,
+    algorithm_label,
+    is_simulated,
+    model_label,
+    model_of,
+)
 from coopbench.runner.store import RunStore
 
 BOOTSTRAP_REPS = 5000
@@ -125,16 +132,18 @@ def identical_note(row: dict[str, Any]) -> str:
 
 
 def cell_rows(episodes: list[EpisodeResult]) -> list[dict[str, Any]]:
-    groups: dict[tuple[str, str, str], list[EpisodeResult]] = defaultdict(list)
+    groups: dict[tuple[str, str, str, str], list[EpisodeResult]] = defaultdict(list)
     for e in episodes:
-        groups[(e.env, e.planner, e.llm)].append(e)
+        groups[(e.env, e.planner, e.llm, e.decoding)].append(e)
     rows = []
-    for (env, planner, llm), eps in sorted(groups.items()):
+    for (env, planner, llm, decoding), eps in sorted(groups.items()):
         ok = [e for e in eps if e.error is None]
         successes = sum(e.success for e in ok)
         row = {
-            "env": env, "planner": planner, "llm": llm,
-            "algorithm": algorithm_label(planner, llm), "simulated": is_simulated(llm),
+            "env": env, "planner": planner, "llm": llm, **({"decoding": decoding} if decoding
+                                                           else {}),
+            "algorithm": algorithm_label(planner, model_label(llm, decoding)),
+            "simulated": is_simulated(llm),
             "seeds": len({e.seed for e in ok}), "episodes": len(ok),
             "errors": len(eps) - len(ok),
         }
@@ -157,13 +166,13 @@ def _aggregate(metric: Metric, per_seed: list[float]) -> dict[str, Any]:
 
 
 def _seed_scores(episodes: list[EpisodeResult]) -> dict[tuple[str, str], dict[str, np.ndarray]]:
-    """algorithm (planner, llm) -> env -> per-seed success."""
+    """algorithm (planner, llm as `model_of` labels it) -> env -> per-seed success."""
     groups: dict[tuple[str, str], dict[str, list[EpisodeResult]]] = defaultdict(
         lambda: defaultdict(list)
     )
     for e in episodes:
         if e.error is None:
-            groups[(e.planner, e.llm)][e.env].append(e)
+            groups[(e.planner, model_of(e))][e.env].append(e)
     return {
         algo: {env: np.array(_per_seed(eps, lambda e: e.success)) for env, eps in by_env.items()}
         for algo, by_env in groups.items()
@@ -176,7 +185,7 @@ def aggregates(episodes: list[EpisodeResult]) -> tuple[list[dict], list[dict]]:
     queries: dict[tuple[str, str], list[float]] = defaultdict(list)
     for e in episodes:
         if e.error is None:
-            queries[(e.planner, e.llm)].append(e.llm_queries)
+            queries[(e.planner, model_of(e))].append(e.llm_queries)
     rows = []
     for algo in sorted(scores):
         per_task = [scores[algo][env] for env in sorted(scores[algo])]
@@ -184,7 +193,9 @@ def aggregates(episodes: list[EpisodeResult]) -> tuple[list[dict], list[dict]]:
             per_task, reps=BOOTSTRAP_REPS, random_state=RANDOM_STATE
         )
         rows.append({
-            "planner": algo[0], "llm": algo[1], "algorithm": algorithm_label(*algo),
+            "planner": algo[0], "llm": algo[1].split(" [")[0],
+            **({"decoding": algo[1].split(" [")[1].rstrip("]")} if " [" in algo[1] else {}),
+            "algorithm": algorithm_label(*algo),
             "simulated": is_simulated(algo[1]), "tasks": len(per_task),
             "seeds": int(sum(len(t) for t in per_task)),
             "iqm_success": {"point": point, "low": low, "high": high},
@@ -213,7 +224,7 @@ def solved_by(episodes: list[EpisodeResult]) -> dict[str, dict[str, Any]]:
     groups: dict[str, list[EpisodeResult]] = defaultdict(list)
     for e in episodes:
         if e.error is None:
-            groups[algorithm_label(e.planner, e.llm)].append(e)
+            groups[algorithm_label(e.planner, model_of(e))].append(e)
     return {
         algo: {
             "episodes": len(eps),
@@ -273,11 +284,12 @@ def marl_eval_json(data: RunData) -> dict[str, Any]:
     per evaluation episode of that seed. marl-eval forbids commas in algorithm names.
     """
     out: dict[str, Any] = {}
-    for e in sorted(data.episodes, key=lambda e: (e.env, e.planner, e.llm, e.seed, e.episode)):
+    for e in sorted(data.episodes,
+                    key=lambda e: (e.env, e.planner, model_of(e), e.seed, e.episode)):
         if e.error is not None:
             continue
         family, _, task = e.env.partition("/")
-        algo = algorithm_label(e.planner, e.llm).replace(",", ";")
+        algo = algorithm_label(e.planner, model_of(e)).replace(",", ";")
         run = out.setdefault(family, {}).setdefault(task, {}).setdefault(algo, {}).setdefault(
             f"seed_{e.seed}", {"step_0": {"step_count": 0}, "absolute_metrics": {}}
         )

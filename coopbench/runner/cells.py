@@ -93,6 +93,7 @@ class Cell:
     env: str
     planner: str
     llm: str
+    decoding: str = "auto"  # explicit values come from the spec's decoding axis
     env_kwargs: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     planner_kwargs: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
@@ -108,7 +109,9 @@ class Plan:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "cells": [{"env": c.env, "planner": c.planner, "llm": c.llm} for c in self.cells],
+            "cells": [{"env": c.env, "planner": c.planner, "llm": c.llm,
+                       **({"decoding": c.decoding} if c.decoding != "auto" else {})}
+                      for c in self.cells],
             "skipped": self.skipped,
             "episodes": len(self.tasks),
             "specs": self.specs,  # what each id was (caps, defaults, providing package)
@@ -139,11 +142,17 @@ def expand(spec: MatrixSpec, source: str = "<spec>") -> Plan:
                 skipped.append({"env": env_spec.id, "planner": planner_spec.id, "reason": reason})
                 continue
             needs_llm = cast(PlannerCaps, planner_spec.caps).needs_llm
+            own = planner_entry.kwargs.get("decoding")  # a planner's own setting wins
+            decodings = [own] if own else spec.decodings() if needs_llm else ["auto"]
             for llm in spec.llms if needs_llm else [NO_LLM]:
-                cell = Cell(env_spec.id, planner_spec.id, llm, env_entry.kwargs,
-                            planner_entry.kwargs)
-                if cell not in cells:
-                    cells.append(cell)
+                for decoding in decodings:
+                    kwargs = dict(planner_entry.kwargs)
+                    if decoding != "auto":
+                        kwargs["decoding"] = decoding
+                    cell = Cell(env_spec.id, planner_spec.id, llm, decoding, env_entry.kwargs,
+                                kwargs)
+                    if cell not in cells:
+                        cells.append(cell)
     check_episode_count(len(cells) * len(spec.seeds) * spec.episodes_per_seed,
                         f"{source}: {len(cells)} cells x {len(spec.seeds):,} seeds x "
                         f"{spec.episodes_per_seed:,} episodes per seed")
@@ -151,7 +160,7 @@ def expand(spec: MatrixSpec, source: str = "<spec>") -> Plan:
         EpisodeTask(
             c.env, c.planner, c.llm, seed, episode,
             env_kwargs=dict(c.env_kwargs), planner_kwargs=dict(c.planner_kwargs),
-            max_steps=spec.caps.max_steps,
+            max_steps=spec.caps.max_steps, decoding=c.decoding,
         )
         for seed in spec.seeds
         for episode in range(spec.episodes_per_seed)

@@ -24,13 +24,13 @@ from coopbench.core.errors import ConfigError, CoopbenchError, StorageFull
 from coopbench.core.io import read_lines, replace_lines
 from coopbench.core.types import EpisodeResult
 from coopbench.llm.config import register_keys
-from coopbench.runner import readback
+from coopbench.runner import llm_info, readback
 from coopbench.runner.budget import BudgetExceeded, Spend
 from coopbench.runner.cells import Plan, expand
 from coopbench.runner.critic_resolution import prepare_critics
 from coopbench.runner.executors import WorkerContext, make_executor
 from coopbench.runner.lock import run_lock, started
-from coopbench.runner.single import EpisodeTask
+from coopbench.runner.single import EpisodeTask, requested_decoding
 from coopbench.runner.spec import MatrixSpec, fingerprint
 from coopbench.runner.store import RunStore
 
@@ -66,11 +66,16 @@ class MatrixOutcome:
 
 
 def group_of(task_or_episode: Any) -> tuple[str, str, str]:
+    """(env, planner, llm) of a cell, the llm marked with the decoding the cell asks for."""
     if isinstance(task_or_episode, EpisodeTask):
         t = task_or_episode
-        return (t.env_id, t.planner_id, t.llm_spec)
+        return (t.env_id, t.planner_id, _with_decoding(t.llm_spec, t.decoding))
     e = task_or_episode
-    return (e.env, e.planner, e.llm)
+    return (e.env, e.planner, _with_decoding(e.llm, requested_decoding(e.cell)))
+
+
+def _with_decoding(llm: str, decoding: str) -> str:
+    return llm if decoding == "auto" else f"{llm} [{decoding}]"
 
 
 def prepare(store: RunStore, spec: MatrixSpec, plan: Plan, source: str, resume: bool) -> dict:
@@ -223,7 +228,10 @@ def run_plan(store: RunStore, manifest: dict, spec: MatrixSpec, plan: Plan,
     stop = spent.exhausted(budget) if budget.is_set() and todo else None
     if stop or not todo:
         return _finish(store, manifest, outcome, "stopped" if stop else "complete", stop or "")
-    try:  # before the workers fork: one resolution (maybe training) per critic, recorded
+    try:  # before the workers fork: LLM capabilities probed once, critics resolved once
+        manifest["llms"] = llm_info.preflight(todo)
+        for note in llm_info.notes(manifest["llms"]):
+            emit("note", {"message": note})
         manifest["critics"] = prepare_critics(list(todo), in_process=kind == "serial",
                                               strict=strict_critic)
     except KeyboardInterrupt:
@@ -231,6 +239,9 @@ def run_plan(store: RunStore, manifest: dict, spec: MatrixSpec, plan: Plan,
         raise
     except CoopbenchError as exc:
         _finish(store, manifest, outcome, "failed", str(exc))
+        raise
+    except Exception as exc:  # a plug-in's bug: the manifest still says why
+        _finish(store, manifest, outcome, "failed", _unexpected(exc))
         raise
     store.save_manifest(manifest)
     ctx = WorkerContext(str(store.root), spec.llm_cache,
@@ -292,10 +303,31 @@ def run_plan(store: RunStore, manifest: dict, spec: MatrixSpec, plan: Plan,
         runner.close()
         _finish(store, manifest, outcome, "failed", str(exc))
         raise
+    except Exception as exc:
+        runner.close()
+        _finish(store, manifest, outcome, "failed", _unexpected(exc))
+        raise
     runner.close()
     if stop:
         return _finish(store, manifest, outcome, "stopped", stop)
-    return _finish(store, manifest, outcome, "complete", "")
+    why = all_failed(store, outcome)
+    return _finish(store, manifest, outcome, "failed" if why else "complete", why)
+
+
+def all_failed(store: RunStore, outcome: MatrixOutcome) -> str:
+    """Why the run failed when every episode it played ended in an error ("" otherwise)."""
+    if not outcome.ran:
+        return ""
+    latest = store.read_episodes()[0][-outcome.ran:]
+    errors = [e.error for e in latest if e.error is not None]
+    if len(errors) < len(latest):
+        return ""
+    return f"every episode it played failed ({len(errors)}); the first: {errors[0]}"
+
+
+def _unexpected(exc: BaseException) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"unexpected {type(exc).__name__}" + (f": {first}" if first else "")
 
 
 def _set_status(store: RunStore, manifest: dict, status: str, detail: str) -> None:

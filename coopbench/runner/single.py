@@ -19,8 +19,18 @@ from coopbench.planners.base import Planner
 from coopbench.runner.store import RunStore
 
 
-def cell_key(env_id: str, planner_id: str, llm_spec: str, seed: int) -> str:
-    return f"{env_id}|{planner_id}|{llm_spec}|seed={seed}"
+def cell_key(env_id: str, planner_id: str, llm_spec: str, seed: int,
+             decoding: str = "auto") -> str:
+    """A cell's key; an explicit decoding (an axis of the spec) is part of it, `auto` is not,
+    so runs from before the axis keep their keys."""
+    how = "" if decoding == "auto" else f"|decoding={decoding}"
+    return f"{env_id}|{planner_id}|{llm_spec}{how}|seed={seed}"
+
+
+def requested_decoding(cell: str) -> str:
+    """The decoding a cell key asks for (`auto` unless the key names one)."""
+    _, found, rest = cell.partition("|decoding=")
+    return rest.partition("|")[0] if found else "auto"
 
 
 @dataclass
@@ -34,10 +44,11 @@ class EpisodeTask:
     planner_kwargs: dict[str, Any] | None = None
     max_steps: int | None = None  # overrides the env's interaction-step cap
     critic_checkpoint: str | None = None  # set by runner.critic_resolution for the task
+    decoding: str = "auto"  # the spec's decoding for this cell (planner kwargs carry it)
 
     @property
     def cell(self) -> str:
-        return cell_key(self.env_id, self.planner_id, self.llm_spec, self.seed)
+        return cell_key(self.env_id, self.planner_id, self.llm_spec, self.seed, self.decoding)
 
     @property
     def key(self) -> tuple[str, int]:

@@ -33,6 +33,9 @@ from coopbench.runner.seeds import (
 FORMAT_VERSION = 1  # bump when the meaning of an episodes.jsonl line changes
 
 
+Decoding = Literal["auto", "constrained", "free"]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -90,6 +93,26 @@ class MatrixSpec(_Strict):
     budget: Budget = Field(default_factory=Budget)
     execution: Execution = Field(default_factory=Execution)
     llm_cache: bool = Field(True, description="Answer repeated LLM requests from the cache.")
+    decoding: Decoding | list[Decoding] = Field(
+        "auto",
+        description="How LLM planners decode: constrained (the reply is one legal plan), free "
+                    "(free text, parsed), auto (constrained wherever the model can); the list "
+                    "[constrained, free] makes it an axis, one cell per value.",
+    )
+
+    @field_validator("decoding")
+    @classmethod
+    def _decoding(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            if not value or len(set(value)) != len(value):
+                raise ValueError("a decoding axis lists distinct values")
+            if "auto" in value and len(value) > 1:
+                raise ValueError("auto resolves to constrained or free: list those instead")
+        return value
+
+    def decodings(self) -> list[str]:
+        """The decoding axis: one value per cell variant."""
+        return list(self.decoding) if isinstance(self.decoding, list) else [self.decoding]
 
     @field_validator("envs", "planners", mode="before")
     @classmethod

@@ -17,7 +17,7 @@ from typing import Any
 
 from coopbench.core.io import read_lines
 from coopbench.core.types import EpisodeResult
-from coopbench.reporting.labels import algorithm_label
+from coopbench.reporting.labels import algorithm_label, model_label, model_of
 from coopbench.runner import readback
 from coopbench.runner.store import RunStore
 
@@ -49,11 +49,11 @@ class Episode:
 
     @property
     def algorithm(self) -> str:
-        return algorithm_label(self.result.planner, self.result.llm)
+        return algorithm_label(self.result.planner, model_of(self.result))
 
     @property
     def group(self) -> tuple[str, str, str]:
-        return (self.result.env, self.result.planner, self.result.llm)
+        return (self.result.env, self.result.planner, model_of(self.result))
 
 
 @dataclass
@@ -67,7 +67,7 @@ class Cell:
 
 
 def episode_slug(e: EpisodeResult) -> str:
-    return slug(e.env, e.planner, e.llm, f"s{e.seed}", f"e{e.episode}")
+    return slug(e.env, e.planner, model_of(e), f"s{e.seed}", f"e{e.episode}")
 
 
 def cell_slug(env: str, planner: str, llm: str) -> str:
@@ -76,11 +76,13 @@ def cell_slug(env: str, planner: str, llm: str) -> str:
 
 def build_cells(summary: dict[str, Any], episodes: list[EpisodeResult]) -> list[Cell]:
     """Summary cells with their episodes, in the summary's order."""
-    cells = {(r["env"], r["planner"], r["llm"]): Cell(i, r, cell_slug(r["env"], r["planner"],
-                                                                       r["llm"]))
-             for i, r in enumerate(summary["cells"])}
+    cells = {}
+    for i, r in enumerate(summary["cells"]):
+        model = model_label(r["llm"], r.get("decoding", ""))
+        cells[(r["env"], r["planner"], model)] = Cell(i, r, cell_slug(r["env"], r["planner"],
+                                                                      model))
     for e in sorted(episodes, key=lambda e: (e.seed, e.episode)):
-        cell = cells.get((e.env, e.planner, e.llm))
+        cell = cells.get((e.env, e.planner, model_of(e)))
         if cell is not None:
             cell.episodes.append(Episode(e, episode_slug(e)))
     return list(cells.values())
