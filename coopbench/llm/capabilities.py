@@ -72,4 +72,4 @@ def of(llm: Any) -> Capabilities:
     ask = getattr(llm, "capabilities", None)
     if callable(ask):
         return ask()
-    return Capabilities(constrained=None, scoring="sampled", notes=("undeclared",))
+    return Capabilities(constrained=None, scoring="sampled")

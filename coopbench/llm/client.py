@@ -75,7 +75,7 @@ class Model:
         """What the backend can do (declared, or probed once and cached for HTTP endpoints)."""
         ask = getattr(self.backend, "capabilities", None)
         if not callable(ask):
-            return Capabilities(constrained=None, scoring="sampled", notes=("undeclared",))
+            return Capabilities(constrained=None, scoring="sampled")
         return ask(refresh=refresh)
 
     def complete(
