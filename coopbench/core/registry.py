@@ -11,7 +11,8 @@ runner reads to skip cells that cannot work; a bad key or value is refused by `r
 (`CapsError`, one line). A plug-in whose caps are refused stops every read of the registry
 with that line, naming the plug-in; one that fails otherwise (an import error, a typo in its
 entry point, a bug) is skipped and said in one line through `report_problem` (stderr; the CLI
-prints it in red), never as a Python warning.
+prints it in red), never as a Python warning. `load_plugins` is that policy, shared with the
+LLM backend registry (`coopbench.llm.backends`, group `coopbench.llms`).
 """
 
 from __future__ import annotations
