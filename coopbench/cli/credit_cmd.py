@@ -11,6 +11,7 @@ import typer
 from coopbench.cli._common import console
 from coopbench.core.errors import CoopbenchError, Interrupted
 from coopbench.core.runlock import run_lock, started
+from coopbench.llm.backends import spec_help
 
 if TYPE_CHECKING:
     from coopbench.credit.ppo import Trainer
@@ -38,8 +39,7 @@ def _kwargs(text: str) -> dict:
 @credit_app.command()
 def collect(
     env: str = typer.Option(..., "--env", help="Env id, e.g. overcooked/cramped_room-v0."),
-    llm: str = typer.Option(..., "--llm", help="LLM spec: local, openai:<model>, "
-                            "sim:expert?noise=0.2&seed=0 ..."),
+    llm: str = typer.Option(..., "--llm", help=spec_help()),
     out: Path = typer.Option(..., "--out", help="Directory for preferences and the call log."),
     pairs: int = typer.Option(500, "--pairs", help="Consecutive state pairs to label."),
     repeats: int = typer.Option(5, "--repeats", help="Answers per pair and agent (K)."),

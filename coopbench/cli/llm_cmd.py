@@ -11,15 +11,14 @@ import typer
 
 from coopbench.cli._common import console, shown
 from coopbench.core.errors import CoopbenchError
+from coopbench.llm.backends import spec_help
 
 llm_app = typer.Typer(help="Check model specs, serve the embedded model, manage the cache.",
                       no_args_is_help=True)
 
 @llm_app.command()
 def check(
-    spec: str = typer.Argument(..., help="Model spec: local, local:<name>, local:<file.gguf>, "
-                               "openai:<model>, "
-                               "openai-compat:<base_url>#<model>, sim:<policy>?..."),
+    spec: str = typer.Argument(..., help=spec_help("Model spec")),
 ) -> None:
     """Send one short request (bypassing the cache); print model, latency and tokens/s."""
     from coopbench import llm
@@ -105,3 +104,30 @@ def cache(
     console.print(f"{path}: {sum(stats.values())} entries")
     for model_id, count in sorted(stats.items()):
         console.print(f"  {count:8d}  {model_id}", highlight=False)
+
+
+@llm_app.command()
+def backends(
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
+) -> None:
+    """List the spec schemes (built-in and plug-ins): forms, capabilities, help, package."""
+    from rich.table import Table
+
+    from coopbench.cli._common import print_json
+    from coopbench.llm import backends as table
+
+    entries = table.entries()
+    if as_json:
+        print_json([e.to_json() for e in entries])
+        return
+    out = Table(title=f"{len(entries)} LLM backends", box=None, pad_edge=False,
+                title_justify="left")
+    out.add_column("scheme", style="cyan", no_wrap=True)
+    out.add_column("forms", overflow="fold")  # forms stay whole: they are what users type
+    out.add_column("capabilities")
+    out.add_column("help")
+    out.add_column("source", style="dim", no_wrap=True)
+    for e in entries:
+        out.add_row(shown(e.scheme), "\n".join(shown(f) for f in e.forms), shown(e.caps_summary()),
+                    shown(e.help), shown(e.source))
+    console.print(out)

@@ -22,13 +22,15 @@ from coopbench.cli.kwargs import (
 from coopbench.core.animation import write_gif
 from coopbench.core.errors import CoopbenchError
 from coopbench.core.types import StepRecord
+from coopbench.llm.backends import spec_help
 from coopbench.runner.single import EpisodeTask, assemble
 
 
 def play(
     env: str = typer.Option(..., "--env", help="Env id, e.g. roco/sweep-y1g1-v0."),
     planner: str = typer.Option("expert-v0", "--planner", help="Planner id."),
-    llm: str = typer.Option("local", "--llm", help="LLM spec, for planners that use one."),
+    llm: str = typer.Option("local", "--llm", help=spec_help(
+        "LLM spec, for planners that use one")),
     seed: int = typer.Option(0, "--seed", min=0, help="Episode seed."),
     gif: Path | None = typer.Option(None, "--gif", help="Write an animation of the episode here."),
     fps: float = typer.Option(2.0, "--fps", min=0.1, help="GIF frames per second."),

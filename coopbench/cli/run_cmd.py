@@ -26,6 +26,7 @@ from coopbench.cli.kwargs import (
     parse_kwargs,
 )
 from coopbench.core.errors import CoopbenchError
+from coopbench.llm.backends import spec_help
 from coopbench.runner.one_cell import CellRequest, run_cell
 from coopbench.runner.seeds import check_episode_count, parse_seeds
 
@@ -33,7 +34,7 @@ from coopbench.runner.seeds import check_episode_count, parse_seeds
 def run(
     env: str = typer.Option(..., "--env", help="Env id, e.g. overcooked/cramped_room-v0."),
     planner: str = typer.Option(..., "--planner", help="Planner id, e.g. read-j-v0."),
-    llm: str = typer.Option("local", "--llm", help="LLM spec: local, openai:<model>, sim:expert"),
+    llm: str = typer.Option("local", "--llm", help=spec_help()),
     seeds: str = typer.Option("0", "--seeds", help="Seeds: a range 0-9 or a list 0,3,7 "
                               "(at most 1,000,000)."),
     episodes: int = typer.Option(1, "--episodes", min=1, help="Episodes per seed."),

@@ -11,7 +11,8 @@ runner reads to skip cells that cannot work; a bad key or value is refused by `r
 (`CapsError`, one line). A plug-in whose caps are refused stops every read of the registry
 with that line, naming the plug-in; one that fails otherwise (an import error, a typo in its
 entry point, a bug) is skipped and said in one line through `report_problem` (stderr; the CLI
-prints it in red), never as a Python warning.
+prints it in red), never as a Python warning. `load_plugins` is that policy, shared with the
+LLM backend registry (`coopbench.llm.backends`, group `coopbench.llms`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from coopbench.core.caps import Capabilities, EnvCaps, PlannerCaps
@@ -113,6 +114,30 @@ def load_entry_point(target: str | Callable[..., Any]) -> Callable[..., Any]:
     return obj
 
 
+def plugin_source(ep: EntryPoint) -> str:
+    """The distribution (package) that provides `ep`, shown in listings."""
+    return ep.dist.name if ep.dist is not None else ep.name
+
+
+def load_plugins(kind: str, group: str, install: Callable[[EntryPoint, Any], None]) -> None:
+    """`install(ep, ep.load())` for every entry point of `group`, under the plug-in policy.
+
+    A `CapsError` (the plug-in declared its capabilities wrong) stops with one line naming the
+    plug-in; any other failure (an import error, a typo in the entry point, a bug) skips that
+    plug-in and says so in one line through `report_problem`, never as a Python warning. Every
+    registry of plug-ins (envs, planners, LLM backends) loads through here.
+    """
+    for ep in entry_points(group=group):
+        try:
+            install(ep, ep.load())
+        except CapsError as exc:  # it declared caps wrong: one line that says so, stop
+            raise CapsError(f"{kind} plug-in {ep.name!r} ({ep.value}): {exc}") from None
+        except Exception as exc:  # a broken plug-in must not take down the whole CLI
+            problem = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
+            report_problem(f"{kind} plug-in {ep.name!r} ({ep.value}) failed to register, "
+                           f"skipped: {problem}")
+
+
 class Registry:
     """Ids -> specs for one kind of thing (`env` or `planner`)."""
 
@@ -174,20 +199,20 @@ class Registry:
         self._loaded = True
         for module in self._builtins:
             load_entry_point(f"{module}:register")(self)
-        for ep in entry_points(group=self.group):
-            self._source = ep.dist.name if ep.dist is not None else ep.name
+
+        def install(ep: EntryPoint, register: Any) -> None:
+            self._source = plugin_source(ep)
             try:
-                ep.load()(self)
-            except CapsError as exc:  # it declared caps wrong: one line that says so, stop
-                self._specs.clear()  # the next read tries again (and fails the same way)
-                self._loaded = False
-                raise CapsError(f"{self.kind} plug-in {ep.name!r} ({ep.value}): {exc}") from None
-            except Exception as exc:  # a broken plug-in must not take down the whole CLI
-                problem = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
-                report_problem(f"{self.kind} plug-in {ep.name!r} ({ep.value}) failed to "
-                               f"register, skipped: {problem}")
+                register(self)
             finally:
                 self._source = "builtin"
+
+        try:
+            load_plugins(self.kind, self.group, install)
+        except CapsError:
+            self._specs.clear()  # the next read tries again (and fails the same way)
+            self._loaded = False
+            raise
 
     # -- lookup ---------------------------------------------------------------------------
 

@@ -59,16 +59,7 @@ def _cache(cache: bool | Path | str | None) -> ResponseCache | None:
 
 
 def _backend(parsed: ModelSpec, config: LLMConfig):  # -> (Backend, price name)
-    if parsed.scheme == "sim":
-        from coopbench.llm.sim import SimBackend
+    """Built by the scheme's entry in the backend registry (`coopbench.llm.backends`)."""
+    from coopbench.llm import backends
 
-        return SimBackend(parsed), parsed.canonical()
-    if parsed.scheme == "local":
-        from coopbench.llm.local import LocalBackend
-
-        return LocalBackend.for_spec(parsed), parsed.canonical()
-    from coopbench.llm.remote import RemoteBackend
-
-    backend = RemoteBackend.for_spec(parsed, config)
-    price_name = parsed.model if parsed.scheme == "openai" else parsed.canonical()
-    return backend, price_name
+    return backends.entry_for(parsed.scheme, parsed.canonical()).build(parsed, config)

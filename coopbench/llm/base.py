@@ -1,9 +1,9 @@
 """The LLM contract every planner and the credit-assignment code call through.
 
 Backends (embedded llama.cpp, OpenAI-compatible HTTP, simulated) implement `LLM`;
-`coopbench.llm.make(spec, call_log=...)` builds one from a model spec string:
-`local`, `local:<name>`, `local:<file.gguf>`, `openai:<model>`, `openai-compat:<base_url>#<model>`,
-`sim:<policy>?noise=<p>&garble=<q>&seed=<s>`.
+`coopbench.llm.make(spec, call_log=...)` builds one from a model spec string whose scheme
+(`local`, `openai`, `openai-compat`, `sim`, or a plug-in's) names an entry of the backend
+registry, `coopbench.llm.backends`.
 
 `llm/` never imports `envs/`: the simulated model answers from an `Oracle` that the
 calling planner builds from the env's expert and hands over with each request.
