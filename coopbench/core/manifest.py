@@ -20,6 +20,10 @@ from coopbench.core.io import write_json_atomic
 from coopbench.core.secrets import redact_json
 
 MANIFEST = "manifest.json"
+# the other files of a run directory, named once for every wing that reads or writes them
+EPISODES = "episodes.jsonl"
+LLM_CALLS = "llm_calls.jsonl"
+TRANSCRIPTS = "transcripts.jsonl"
 
 TRACKED_PACKAGES = (
     "coopbench", "overcooked-ai", "pettingzoo", "gymnasium", "pymunk", "torch", "numpy",

@@ -25,6 +25,7 @@ import numpy as np
 from coopbench import envs
 from coopbench.core.errors import CoopbenchError
 from coopbench.core.io import write_json_atomic
+from coopbench.core.manifest import LLM_CALLS
 from coopbench.credit.progress import measure_for
 from coopbench.credit.vecenv import flat_obs
 from coopbench.llm.base import LLM, Oracle
@@ -32,7 +33,7 @@ from coopbench.llm.base import LLM, Oracle
 CHOICES = ["A", "B", "SAME"]
 PREFERENCES = "preferences.npz"
 META = "collect.json"
-CALLS = "llm_calls.jsonl"
+CALLS = LLM_CALLS
 
 
 @dataclass

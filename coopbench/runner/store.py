@@ -29,13 +29,17 @@ from coopbench.core.io import (
     read_lines,
     replace_bytes,
 )
-from coopbench.core.manifest import MANIFEST, save_manifest, write_manifest
+from coopbench.core.manifest import (
+    EPISODES,
+    LLM_CALLS,
+    MANIFEST,
+    TRANSCRIPTS,
+    save_manifest,
+    write_manifest,
+)
 from coopbench.core.types import EpisodeResult
 from coopbench.runner import readback
 
-EPISODES = "episodes.jsonl"
-LLM_CALLS = "llm_calls.jsonl"
-TRANSCRIPTS = "transcripts.jsonl"
 RESERVE = ".reserve"  # deleted on a full disk to make room for the final manifest
 RESERVE_MIN_BYTES = 64 * 1024
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+from coopbench.core.manifest import LLM_CALLS
 from coopbench.reporting.labels import is_simulated
 
 
@@ -47,7 +48,7 @@ def model_table(run_dir: Path, specs: list[str]) -> tuple[list[dict[str, Any]], 
     """One row per LLM spec (those of the run first) and whether a call log was found."""
     rows = {s: _new(s) for s in specs if s not in ("", "none")}
     alias: dict[str, str] = {}
-    path = Path(run_dir) / "llm_calls.jsonl"
+    path = Path(run_dir) / LLM_CALLS
     found = path.exists()
     if found:
         with open(path, "rb") as f:

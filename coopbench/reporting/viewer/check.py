@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from coopbench.core.manifest import EPISODES
 from coopbench.reporting.viewer.browser import Chromium
 from coopbench.reporting.viewer.site import num
 
@@ -51,7 +52,7 @@ def expected_text(value: Any, digits: int) -> str:
 def episode_records(run_dir: Path) -> dict[str, dict[str, Any]]:
     """`<cell>#<episode>` -> the episode line the report shows (a finished one wins)."""
     out: dict[str, dict[str, Any]] = {}
-    for raw in (Path(run_dir) / "episodes.jsonl").read_text().splitlines():
+    for raw in (Path(run_dir) / EPISODES).read_text().splitlines():
         if not raw.strip():
             continue
         line = json.loads(raw)

@@ -22,6 +22,7 @@ import jinja2
 from markupsafe import Markup
 
 from coopbench.core.errors import CoopbenchError
+from coopbench.core.manifest import EPISODES, LLM_CALLS, MANIFEST, TRANSCRIPTS
 from coopbench.reporting.labels import SIM_MARK
 from coopbench.reporting.viewer import calls, model
 from coopbench.reporting.viewer.model import Episode
@@ -89,7 +90,7 @@ def report_dir(run_dir: Path) -> Path:
 def inputs_stamp(run_dir: Path) -> dict[str, Any]:
     """Size and mtime of every input, and the page format: what makes a folder stale."""
     out: dict[str, Any] = {"format": FORMAT}
-    for name in ("manifest.json", "episodes.jsonl", "transcripts.jsonl", "llm_calls.jsonl"):
+    for name in (MANIFEST, EPISODES, TRANSCRIPTS, LLM_CALLS):
         path = Path(run_dir) / name
         if path.exists():
             st = path.stat()
