@@ -9,6 +9,8 @@ and source; the sources are named there): what the probe finds, how many request
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -290,3 +292,36 @@ def test_check_echoes_catches_each_misalignment():
         [(text, lps[:-1], offsets), echo(prompts[1], 0)], prompts)
     assert "not echoed" in probe.check_echoes([(" ok", lps, offsets), echo(prompts[1], 0)],
                                               prompts)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "coopbench", "llm", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_llm_check_prints_the_capability_table(server):
+    server.kind = "llama-cpp-python"
+    spec = f"openai-compat:{server.base_url}#m"
+    first = _cli("check", spec)
+    assert first.returncode == 0, first.stderr
+    assert "constrained choice  grammar   (probed)" in first.stdout
+    assert "scoring             per-prompt   (probed)" in first.stdout
+    assert "probed at           20" in first.stdout and "notes               -" in first.stdout
+    sent = len(server.requests)
+    again = _cli("check", spec)
+    assert "source              cache" in again.stdout and len(server.requests) == sent + 1
+    fresh = _cli("check", spec, "--refresh")
+    assert "source              probed" in fresh.stdout
+    assert len(server.requests) > sent + 2
+    server.kind = "bare"
+    bare = _cli("check", spec, "--refresh")
+    assert bare.returncode == 0 and "constrained choice  none" in bare.stdout
+    assert "guided_choice ignored" in bare.stdout and "warning" not in bare.stderr
+
+
+def test_llm_check_prints_declared_capabilities_of_a_simulated_model():
+    result = _cli("check", "sim:expert")
+    assert result.returncode == 0, result.stderr
+    assert "constrained choice  native   (declared)" in result.stdout
+    assert "scoring             simulated" in result.stdout
+    assert "decoding: auto      free" in result.stdout
