@@ -325,3 +325,12 @@ def test_llm_check_prints_declared_capabilities_of_a_simulated_model():
     assert "constrained choice  native   (declared)" in result.stdout
     assert "scoring             simulated" in result.stdout
     assert "decoding: auto      free" in result.stdout
+
+
+def test_a_broken_body_is_asked_once_more_not_retried(server):
+    server.kind = "vllm"
+    server.script.extend(["malformed", "malformed"])  # guided_choice twice
+    caps = _model(server).capabilities()
+    assert caps.constrained == "json_schema" and len(server.chat_requests) == 4
+    server.script.extend(["malformed"])
+    assert _model(server).capabilities(refresh=True).constrained == "guided_choice"

@@ -11,7 +11,8 @@
 
 Error rules, so a run never spends its retries on a feature the server lacks: a
 deterministic refusal (HTTP 400/404/405/422/501) means "not supported" at once; 500/502/503
-is asked once more and a second refusal means "not supported"; 429, timeouts and connection
+(and a 2xx body that is not JSON) is asked once more and a second refusal means "not
+supported"; 429, timeouts and connection
 errors are transient and retried by the run's `RetryPolicy` (the `Target` does that);
 401/403 fail at once with one line (the `Target` raises them).
 """
@@ -31,8 +32,9 @@ from coopbench.llm.forms import choice_fields, decode_choice, max_tokens
 PARTS = ("constrained", "scoring")
 PROBE_ORDER = ("guided_choice", "grammar", "json_schema")
 DETERMINISTIC_STATUS = frozenset({400, 404, 405, 422, 501})
-ASK_TWICE_STATUS = frozenset({500, 502, 503})
-REFUSAL_STATUS = DETERMINISTIC_STATUS | ASK_TWICE_STATUS
+MALFORMED = 200  # a 2xx whose body is not JSON: asked again once, like a 500
+ASK_TWICE_STATUS = frozenset({500, 502, 503, MALFORMED})
+REFUSAL_STATUS = DETERMINISTIC_STATUS | (ASK_TWICE_STATUS - {MALFORMED})
 
 PROBE_CHOICES = ("zebra-7", "kiwi-3")
 PROBE_MESSAGES: tuple[Message, ...] = (
@@ -62,7 +64,8 @@ class Refused(Exception):
 
 class Target(Protocol):
     """What the probe sends through: one endpoint and model, with the run's retries for
-    transient failures; raises `Refused` for a status in `REFUSAL_STATUS`."""
+    transient failures; raises `Refused` for a status in `REFUSAL_STATUS`, and
+    `Refused(MALFORMED, ...)` for a 2xx body that is not JSON."""
 
     async def chat(self, messages: Sequence[Message], max_tokens: int,
                    fields: dict[str, Any]) -> str: ...
@@ -234,6 +237,8 @@ def now_iso() -> str:
 
 
 def _refusal(exc: Refused) -> str:
+    if exc.status == MALFORMED:
+        return "a body that is not JSON"
     return f"HTTP {exc.status}" + (f" ({_short(exc.message)})" if exc.message else "")
 
 

@@ -409,11 +409,11 @@ class _ProbeTarget:
         self.backend = backend
 
     async def _send(self, create: Callable[[openai.AsyncOpenAI], Awaitable[Any]]) -> Any:
-        def parse(raw: Any) -> Any:
+        def parse(raw: Any) -> Any:  # a broken body: asked again once, not retried 6 times
             try:
                 return json.loads(raw.http_response.text)
             except (ValueError, AttributeError) as exc:
-                raise MalformedResponse(f"malformed response body ({type(exc).__name__})") from None
+                raise probe.Refused(probe.MALFORMED, type(exc).__name__) from None
 
         async def send(client: openai.AsyncOpenAI) -> Any:
             try:
