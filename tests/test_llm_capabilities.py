@@ -334,3 +334,29 @@ def test_a_broken_body_is_asked_once_more_not_retried(server):
     assert caps.constrained == "json_schema" and len(server.chat_requests) == 4
     server.script.extend(["malformed"])
     assert _model(server).capabilities(refresh=True).constrained == "guided_choice"
+
+
+def test_concurrent_writers_never_leave_half_a_file(tmp_path):
+    import threading
+
+    from coopbench.llm.probe import Finding
+
+    def writer(n: int) -> None:
+        for i in range(40):
+            capcache.write("http://x/v1", "m", {"scoring": Finding(
+                "batched", (f"writer {n} round {i}" * 50,), probe.now_iso())})
+
+    capcache.write("http://x/v1", "m", {"scoring": Finding("batched", (), probe.now_iso())})
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    seen = []
+    while any(t.is_alive() for t in threads):
+        seen.append(capcache.read("http://x/v1", "m"))
+    for t in threads:
+        t.join()
+    final = capcache.read("http://x/v1", "m")
+    assert final["scoring"].value == "batched"
+    assert all(found["scoring"].value == "batched" for found in seen)  # never half a file
+    leftovers = [p.name for p in capcache.path_for("http://x/v1", "m").parent.iterdir()]
+    assert len(leftovers) == 1  # no temporary file left behind

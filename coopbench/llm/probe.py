@@ -37,6 +37,7 @@ ASK_TWICE_STATUS = frozenset({500, 502, 503, MALFORMED})
 REFUSAL_STATUS = DETERMINISTIC_STATUS | (ASK_TWICE_STATUS - {MALFORMED})
 
 PROBE_CHOICES = ("zebra-7", "kiwi-3")
+PROBE_MAX_TOKENS = 32  # room to spare: a model that thinks first must not run out mid-choice
 PROBE_MESSAGES: tuple[Message, ...] = (
     {"role": "system", "content": "You are a helpful assistant. Answer in one word."},
     {"role": "user", "content": "What colour is the sky on a clear day?"},
@@ -113,7 +114,7 @@ async def probe_constrained(target: Target) -> tuple[str | None, list[str]]:
     tried = []
     for form in PROBE_ORDER:
         fields = choice_fields(form, PROBE_CHOICES)
-        room = max_tokens(form, PROBE_CHOICES, 8)
+        room = max_tokens(form, PROBE_CHOICES, PROBE_MAX_TOKENS)
         reply, why = await ask(lambda f=fields, r=room: target.chat(PROBE_MESSAGES, r, f))
         if reply is not None:
             if decode_choice(form, reply).strip() in PROBE_CHOICES:
