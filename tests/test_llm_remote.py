@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fake_openai import KEY, FakeServer, isolate
 
-from coopbench.core.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError, CoopbenchWarning
 from coopbench.llm import make
 from coopbench.llm.config import LLMConfig
 from coopbench.runner.store import RunStore
@@ -133,15 +133,20 @@ def test_concurrency_limit_is_shared_across_threads_and_models(server):
     assert server.max_in_flight == 2
 
 
+def _known(server) -> LLMConfig:
+    """Capabilities set in the config: these tests count run requests, not probes."""
+    return _config(endpoints={server.base_url: {"constrain": "grammar", "scoring": "batched"}})
+
+
 def test_cache_rerun_makes_zero_backend_calls(server, tmp_path):
     db = tmp_path / "cache.sqlite3"
     spec = f"openai-compat:{server.base_url}#m1"
-    first = make(spec, cache=db, config=_config())
+    first = make(spec, cache=db, config=_known(server))
     answers = [first.complete(_msgs(f"q{i}"), temperature=0.7, sample=i % 2).text
                for i in range(4)]
     assert len(server.chat_requests) == 4
     log = tmp_path / "rerun.jsonl"
-    again = make(spec, cache=db, call_log=log, config=_config())
+    again = make(spec, cache=db, call_log=log, config=_known(server))
     replay = [again.complete(_msgs(f"q{i}"), temperature=0.7, sample=i % 2) for i in range(4)]
     assert len(server.chat_requests) == 4  # zero new backend calls
     assert [c.text for c in replay] == answers
@@ -172,7 +177,7 @@ def test_two_specs_never_share_a_cache_entry(server, tmp_path):
 
 
 def test_choices_reach_a_compat_server_as_a_grammar(server):
-    model = make(f"openai-compat:{server.base_url}#m1", cache=False, config=_config())
+    model = make(f"openai-compat:{server.base_url}#m1", cache=False, config=_known(server))
     c = model.complete(_msgs(), choices=["NAME Alice ACTION up", 'SAY "hi"\n'])
     assert c.text == "NAME Alice ACTION up"  # the fake answers the grammar's first choice
     grammar = server.chat_requests[0]["body"]["grammar"]
@@ -253,15 +258,21 @@ def test_a_broken_cache_file_costs_calls_not_the_run(server, tmp_path):
     assert c.text == "m1 says: a" and not c.cached and len(server.chat_requests) == 2
 
 
-def test_openai_scheme_prices_calls_and_sends_no_grammar(server, monkeypatch, tmp_path):
+def test_openai_scheme_prices_calls_and_sends_choices_as_a_json_schema(server, monkeypatch,
+                                                                        tmp_path):
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)  # stands in for api.openai.com
     monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-test-key-0123456789")
+    server.kind = "openai"  # unknown fields refused, strict json_schema honoured
     log = tmp_path / "calls.jsonl"
     model = make("openai:gpt-4o-mini", call_log=log, cache=False, config=_config())
     assert model.model_id == f"openai:{server.base_url}#gpt-4o-mini"
-    c = model.complete(_msgs("hi"), choices=["a", "b"])
-    body = server.chat_requests[0]["body"]
+    with pytest.warns(CoopbenchWarning, match="sampled replies"):  # no /completions there
+        c = model.complete(_msgs("hi"), choices=["a", "b"])  # probes first
+    assert c.text == "a"  # the reply {"choice": "a"} decoded back to the plain choice
+    body = server.chat_requests[-1]["body"]
     assert "grammar" not in body and "guided_choice" not in body
+    assert body["response_format"]["json_schema"]["schema"]["properties"]["choice"]["enum"] == [
+        "a", "b"]
     assert body["max_completion_tokens"] == 256 and "max_tokens" not in body
     assert server.chat_requests[0]["auth"] == "Bearer sk-openai-test-key-0123456789"
     assert c.usage.cost_usd == pytest.approx((11 * 0.15 + 7 * 0.60) / 1e6)

@@ -1,7 +1,8 @@
 """`Model.score` through an OpenAI-compatible endpoint (a fake server on 127.0.0.1).
 
-The logprobs path (legacy completions, echo), the fallback to counted samples where the
-endpoint has none (remembered per backend), garbage answers, the cache and auth errors.
+The logprobs path (legacy completions, echo), counted samples where the endpoint has none,
+garbage answers, the cache and auth errors. The scoring form is set in the config here
+(`scoring:`); how a probe finds it is tests/test_llm_capabilities.py.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ def _isolated(tmp_path, monkeypatch):
 
 
 def _model(server: FakeServer, tmp_path: Path, cache: bool = False, **endpoint):
+    endpoint = {"constrain": "grammar", "scoring": "batched", **endpoint}
     config = LLMConfig(timeout_s=0.5, max_attempts=4, backoff_s=0.01, backoff_max_s=0.05,
-                       endpoints={server.base_url: endpoint} if endpoint else {})
+                       endpoints={server.base_url: endpoint})
     return make(f"openai-compat:{server.base_url}#m", call_log=tmp_path / "calls.jsonl",
                 cache=tmp_path / "c.sqlite" if cache else False, config=config)
 
@@ -91,15 +93,22 @@ def test_score_settings_load_from_the_config_file(server, tmp_path):
                                                     "score_samples": 3}
 
 
-@pytest.mark.parametrize("refusal", ["404", "http:400", "http:405", "http:422", "http:501",
-                                     "nologprobs"])
-def test_no_logprobs_falls_back_to_counted_samples_once(server, tmp_path, refusal):
-    k, n = 4, len(CANDIDATES)
-    model = _model(server, tmp_path, score_samples=k)
+@pytest.mark.parametrize("refusal", ["404", "http:400", "http:405", "http:422", "nologprobs"])
+def test_a_refusal_mid_run_is_one_line_not_a_silent_fallback(server, tmp_path, refusal):
+    model = _model(server, tmp_path)  # capabilities say: batched
     server.script.append(refusal)
+    with pytest.raises(CoopbenchError) as info:
+        model.score(MESSAGES, CANDIDATES)
+    assert "\n" not in str(info.value)
+    assert len(server.completion_requests) == 1 and server.chat_requests == []  # no retry
+
+
+def test_sampled_scoring_counts_constrained_samples(server, tmp_path):
+    k, n = 4, len(CANDIDATES)
+    model = _model(server, tmp_path, score_samples=k, scoring="sampled")
     scores = model.score(MESSAGES, CANDIDATES, seed=7)
     assert scores.method == "sampled" and scores.usage.calls == k
-    assert len(server.completion_requests) == 1  # a refusal is not retried
+    assert server.completion_requests == []  # decided up front: never asked
     asks = [r["body"] for r in server.chat_requests]
     assert len(asks) == k and all(a["temperature"] == 1.0 and "grammar" in a for a in asks)
     assert len({a["seed"] for a in asks}) == k  # one sample index each
@@ -108,7 +117,7 @@ def test_no_logprobs_falls_back_to_counted_samples_once(server, tmp_path, refusa
         [math.log((k + 0.5) / (k + 0.5 * n))] + [math.log(0.5 / (k + 0.5 * n))] * (n - 1))
     assert scores.usage.tokens_in == 11 * k and scores.usage.tokens_out == 7 * k
     model.score(MESSAGES, ["wait", "run"])
-    assert len(server.completion_requests) == 1  # remembered: not asked again
+    assert server.completion_requests == []
     assert len(server.chat_requests) == 2 * k
     assert model.usage.calls == 2 * k
     records = _lines(tmp_path / "calls.jsonl")
@@ -118,8 +127,8 @@ def test_no_logprobs_falls_back_to_counted_samples_once(server, tmp_path, refusa
 
 def test_sampled_replies_that_match_no_candidate_count_for_nothing(server, tmp_path):
     k, n = 3, len(CANDIDATES)
-    model = _model(server, tmp_path, score_samples=k, constrain="none")  # free text replies
-    server.script.append("404")
+    model = _model(server, tmp_path, score_samples=k, constrain="none",  # free text replies
+                   scoring="sampled")
     scores = model.score(MESSAGES, CANDIDATES)
     assert scores.logprobs == pytest.approx([math.log(0.5 / (k + 0.5 * n))] * n)
     assert scores.extra["unmatched"] == k
@@ -148,14 +157,13 @@ def test_transient_errors_on_completions_are_retried(server, tmp_path):
     assert [r["error"] for r in record["retries"]][:2] == ["HTTP 500", "HTTP 429"]
 
 
-@pytest.mark.parametrize("refusal", [None, "404"])
-def test_a_repeated_score_is_answered_from_the_cache(server, tmp_path, refusal):
+@pytest.mark.parametrize("scoring", ["batched", "sampled"])
+def test_a_repeated_score_is_answered_from_the_cache(server, tmp_path, scoring):
     k = 2
-    if refusal:
-        server.script.append(refusal)
-    first = _model(server, tmp_path, cache=True, score_samples=k).score(MESSAGES, CANDIDATES)
+    first = _model(server, tmp_path, cache=True, score_samples=k, scoring=scoring).score(
+        MESSAGES, CANDIDATES)
     sent = len(server.requests)
-    again = _model(server, tmp_path, cache=True, score_samples=k)
+    again = _model(server, tmp_path, cache=True, score_samples=k, scoring=scoring)
     replay = again.score(MESSAGES, CANDIDATES)
     assert len(server.requests) == sent  # zero backend requests
     assert replay.cached and replay.logprobs == first.logprobs and replay.method == first.method

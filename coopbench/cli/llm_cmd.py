@@ -6,11 +6,12 @@ import importlib.util
 import os
 import sys
 import time
+import warnings
 
 import typer
 
 from coopbench.cli._common import console, shown
-from coopbench.core.errors import CoopbenchError
+from coopbench.core.errors import CoopbenchError, CoopbenchWarning
 from coopbench.llm.backends import spec_help
 
 llm_app = typer.Typer(help="Check model specs, serve the embedded model, manage the cache.",
@@ -19,8 +20,12 @@ llm_app = typer.Typer(help="Check model specs, serve the embedded model, manage 
 @llm_app.command()
 def check(
     spec: str = typer.Argument(..., help=spec_help("Model spec")),
+    refresh: bool = typer.Option(False, "--refresh",
+                                 help="Probe the endpoint's capabilities again, ignoring the "
+                                      "remembered answer."),
 ) -> None:
-    """Send one short request (bypassing the cache); print model, latency and tokens/s."""
+    """Send one short request (bypassing the cache); print model, latency and tokens/s, then
+    what the model can do (constrained choice, scoring form) and where that came from."""
     from coopbench import llm
 
     model = llm.make(spec, cache=False)
@@ -44,8 +49,32 @@ def check(
         f"latency    {wall:.2f} s   attempts {max(completion.attempts, 1)}",
         f"tokens     {usage.tokens_in} in, {usage.tokens_out} out   {rate:.1f} tokens/s out",
     ]
-    for line in lines:
+    for line in lines + _capability_lines(model, refresh):
         console.print(line, highlight=False, soft_wrap=True)
+
+
+def _capability_lines(model: object, refresh: bool) -> list[str]:
+    """The capability table: declared (local, sim), or configured, remembered or probed."""
+    with warnings.catch_warnings():  # the table says what the one-line notice would
+        warnings.simplefilter("ignore", CoopbenchWarning)
+        caps = model.capabilities(refresh=refresh)  # type: ignore[attr-defined]
+    parts = getattr(getattr(model, "backend", None), "part_sources", {}) or {}
+
+    def where(part: str) -> str:
+        return f"   ({parts.get(part, caps.source)})"
+
+    lines = [
+        "capabilities",
+        f"  constrained choice  {caps.constrained or 'none'}{where('constrained')}",
+        f"  scoring             {caps.scoring}{where('scoring')}",
+        f"  decoding: auto      {caps.auto if caps.constrained else 'free'}",
+        f"  source              {caps.source}",
+        f"  probed at           {caps.probed_at or '-'}",
+    ]
+    notes = [shown(n) for n in caps.notes] or ["-"]
+    lines.append(f"  notes               {notes[0]}")
+    lines.extend(f"                      {n}" for n in notes[1:])
+    return lines
 
 
 @llm_app.command()

@@ -13,7 +13,9 @@ endpoints:             # per base URL (OpenAI's is https://api.openai.com/v1)
     api_key: "..."               # or the key itself (this file only; never the CLI)
     concurrency: 2
     constrain: grammar           # how `choices` reach the server: grammar (llama.cpp),
-                                 # guided_choice (vLLM) or none; openai-compat default grammar
+                                 # guided_choice (vLLM), json_schema or none; unset: probed
+    scoring: batched             # how `score` asks: batched | per-prompt | sampled; unset:
+                                 # probed (see coopbench.llm.probe)
     score_template: chatml       # how `score` renders messages for /completions: chatml | plain
     score_samples: 8             # replies sampled per `score` where the endpoint has no logprobs
 prices:                # USD per 1M tokens, fnmatch patterns, override prices.json
@@ -37,8 +39,8 @@ from coopbench.llm import paths
 
 _TOP = {"timeout_s", "total_timeout_s", "max_attempts", "concurrency", "endpoints", "prices",
         "backoff_s", "backoff_max_s"}
-_ENDPOINT = {"api_key", "api_key_env", "concurrency", "timeout_s", "constrain", "score_template",
-             "score_samples"}
+_ENDPOINT = {"api_key", "api_key_env", "concurrency", "timeout_s", "constrain", "scoring",
+             "score_template", "score_samples"}
 
 
 @dataclass
