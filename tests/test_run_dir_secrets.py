@@ -5,10 +5,12 @@ the Authorization header. Every file of the run directory and of the LLM cache i
 """
 
 import json
+import os
 import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -90,8 +92,18 @@ def assert_no_key(tmp_path, *results):
         assert KEY.encode() not in result.stdout + result.stderr
 
 
+def endpoint_config(server, key_line: str = "") -> str:
+    """The endpoint's capabilities fixed in the config, so no probe runs: the runs reach their
+    episodes and the planner's own calls meet the 401 (and their log is scanned)."""
+    return (f'endpoints:\n  "{server.base_url}":\n    constrain: none\n    scoring: sampled\n'
+            + (f"    {key_line}\n" if key_line else ""))
+
+
 def run_and_matrix(server, tmp_path, *extra_matrix):
     llm = f"openai-compat:{server.base_url}#m"
+    config = Path(os.environ["COOPBENCH_LLM_CONFIG"])
+    if not config.exists():
+        config.write_text(endpoint_config(server))
     run = cli("run", "--env", "meetgrid/meet-v0", "--planner", "llm/central-v0", "--llm", llm,
               "--seeds", "0-1", "--out", str(tmp_path / "run"))
     server.calls = 0
@@ -123,14 +135,26 @@ def test_a_key_from_the_environment_and_echoed_by_the_server_never_reaches_a_fil
 def test_a_key_from_the_config_file_never_reaches_a_file(env, server, tmp_path, how):
     config = tmp_path / "llm.yaml"
     if how == "api_key":
-        config.write_text(f'endpoints:\n  "{server.base_url}":\n    api_key: "{KEY}"\n')
+        config.write_text(endpoint_config(server, f'api_key: "{KEY}"'))
     else:
-        config.write_text(f'endpoints:\n  "{server.base_url}":\n    api_key_env: MY_KEY\n')
+        config.write_text(endpoint_config(server, "api_key_env: MY_KEY"))
         env.setenv("MY_KEY", KEY)
     env.setenv("COOPBENCH_LLM_CONFIG", str(config))
     run, matrix = run_and_matrix(server, tmp_path)
     config.unlink()  # the config file itself is the one place the key may be
     assert_no_key(tmp_path, run, matrix)
+
+
+def test_a_401_at_the_capability_probe_stops_the_run_before_anything_is_written(
+    env, server, tmp_path
+):
+    env.setenv("OPENAI_COMPAT_API_KEY", KEY)
+    run = cli("run", "--env", "meetgrid/meet-v0", "--planner", "llm/central-v0", "--llm",
+              f"openai-compat:{server.base_url}#m", "--out", str(tmp_path / "run"))
+    assert run.returncode == 2
+    lines = run.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "authentication failed (HTTP 401)" in lines[0], lines
+    assert KEY.encode() not in run.stderr and not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("url", [f"http://user:{KEY}@127.0.0.1:9/v1",

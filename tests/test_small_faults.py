@@ -6,6 +6,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from fake_openai import KEY, FakeServer
@@ -62,6 +63,9 @@ def test_a_matrix_stopped_by_an_llm_that_gave_up_says_how_to_resume(environ, tmp
     spec = tmp_path / "spec.yaml"
     spec.write_text(MATRIX.format(url=server.base_url))
     out = tmp_path / "run"
+    config = Path(environ["COOPBENCH_LLM_CONFIG"])  # capabilities fixed: no probe eats the 500s
+    config.write_text(config.read_text() + f'endpoints:\n  "{server.base_url}":\n'
+                      "    constrain: none\n    scoring: sampled\n")
     try:
         server.script.extend(["500"] * 2)  # the first call gives up: the matrix stops
         stopped = coopbench(["matrix", str(spec), "--out", str(out), "--no-report"], environ)

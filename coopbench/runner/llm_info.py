@@ -37,11 +37,3 @@ def preflight(tasks: Iterable[EpisodeTask]) -> dict[str, Any]:
             decoding[cell] = resolve_decoding(requested, caps[t.llm_spec], t.llm_spec)
     return {"models": models, "decoding": decoding}
 
-
-def notes(info: dict[str, Any]) -> list[str]:
-    """One line per model that lacks a capability (what it degrades to, and why)."""
-    lines = []
-    for spec, entry in info.get("models", {}).items():
-        for note in entry["capabilities"].get("notes", []):
-            lines.append(f"{spec}: {note}")
-    return lines

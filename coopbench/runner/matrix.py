@@ -229,9 +229,7 @@ def run_plan(store: RunStore, manifest: dict, spec: MatrixSpec, plan: Plan,
     if stop or not todo:
         return _finish(store, manifest, outcome, "stopped" if stop else "complete", stop or "")
     try:  # before the workers fork: LLM capabilities probed once, critics resolved once
-        manifest["llms"] = llm_info.preflight(todo)
-        for note in llm_info.notes(manifest["llms"]):
-            emit("note", {"message": note})
+        manifest["llms"] = llm_info.preflight(todo)  # a missing capability: one notice
         manifest["critics"] = prepare_critics(list(todo), in_process=kind == "serial",
                                               strict=strict_critic)
     except KeyboardInterrupt:
