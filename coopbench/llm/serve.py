@@ -13,12 +13,17 @@ one-line JSON bodies (`{"error": {"message": ..., "type": ...}}`) with a 4xx sta
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import socket
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -284,3 +289,46 @@ def text_offsets(pieces: list[bytes], text: str) -> tuple[list[str], list[int]]:
         offsets.append(char_at[byte])
         byte += len(piece)
     return tokens, offsets
+
+
+# -- running ------------------------------------------------------------------------------
+
+def bind(port: int) -> socket.socket:
+    """A listening socket on 127.0.0.1:`port`; a port in use is one line."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # not a listening port
+    try:
+        sock.bind(("127.0.0.1", port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise CoopbenchError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror}") from None
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that SIGINT/SIGTERM end it with status 0: stopping is how
+    a server ends, not an error (uvicorn would re-raise the signal after shutting down)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
+def run(app: FastAPI, sock: socket.socket) -> None:
+    """Serve `app` on `sock` until SIGINT/SIGTERM; requests in flight are answered first."""
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                            timeout_keep_alive=30)
+    try:
+        _Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
