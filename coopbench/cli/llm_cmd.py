@@ -84,30 +84,36 @@ def serve(
     n_ctx: int = typer.Option(4096, help="Context size in tokens."),
     threads: int = typer.Option(0, help="CPU threads (0: cores not already busy)."),
 ) -> None:
-    """Run llama.cpp's OpenAI-compatible server for the embedded model on 127.0.0.1."""
+    """Serve the embedded model over an OpenAI-compatible API on 127.0.0.1 (Ctrl-C stops)."""
     from coopbench.llm import parse
-    from coopbench.llm.local import LocalBackend, default_threads
+    from coopbench.llm.local import N_CTX_ENV, THREADS_ENV, LocalBackend
 
     parsed = parse(model)
     if parsed.scheme != "local":
         raise CoopbenchError(f"serve runs local models only, not {model!r}")
     if not 0 < port < 65536:
         raise CoopbenchError(f"bad --port {port}")
-    missing = [m for m in ("uvicorn", "fastapi", "sse_starlette", "starlette_context")
-               if importlib.util.find_spec(m) is None]
+    if n_ctx < 64 or threads < 0:
+        raise CoopbenchError("--n-ctx takes at least 64 tokens and --threads 0 or more")
+    missing = [m for m in ("uvicorn", "fastapi") if importlib.util.find_spec(m) is None]
     if missing:
-        raise CoopbenchError(f"serve needs llama-cpp-python's server extra (missing: "
-                             f"{', '.join(missing)}): pip install 'llama-cpp-python[server]'")
+        raise CoopbenchError(f"serve needs {' and '.join(missing)}: "
+                             "pip install 'llama-cpp-python[server]'")
+    from coopbench.llm.serve import bind, create_app, run
+
+    sock = bind(port)  # before loading the model: a port in use fails at once
+    os.environ[N_CTX_ENV] = str(n_ctx)  # this process's model: load_llama reads them
+    if threads:
+        os.environ[THREADS_ENV] = str(threads)
     backend = LocalBackend.for_spec(parsed)
+    backend.llama()
+    app = create_app(backend)
     alias = backend.name
-    console.print(f"serving {backend.path.name} on http://127.0.0.1:{port}/v1 as {alias!r}")
-    console.print(f"use it with:  --llm 'openai-compat:http://127.0.0.1:{port}/v1#{alias}'")
+    for line in (f"serving {backend.path.name} on http://127.0.0.1:{port}/v1 as {alias!r}",
+                 f"use it with:  --llm 'openai-compat:http://127.0.0.1:{port}/v1#{alias}'"):
+        console.print(line, highlight=False, soft_wrap=True)
     sys.stdout.flush()
-    args = [sys.executable, "-m", "coopbench.llm.llama_params", "--model", str(backend.path),
-            "--model_alias", alias, "--host", "127.0.0.1", "--port", str(port),
-            "--n_ctx", str(n_ctx), "--n_threads", str(threads or default_threads()),
-            "--verbose", "False"]
-    os.execv(sys.executable, args)  # the server takes over this process (signals included)
+    run(app, sock)
 
 
 @llm_app.command()

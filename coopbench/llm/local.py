@@ -15,12 +15,15 @@ import itertools
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from coopbench.core.errors import CoopbenchError
 from coopbench.llm import paths
+from coopbench.llm.base import Message
 from coopbench.llm.capabilities import Capabilities
 from coopbench.llm.grammar import choice_grammar
 from coopbench.llm.model_files import DEFAULT, assemble, verified_sha256
@@ -125,6 +128,14 @@ def _close_all() -> None:
         _MODELS.clear()
 
 
+@dataclass
+class Echoed:
+    """One echoed prompt: its tokens' bytes and log P of each (None for the first)."""
+
+    pieces: list[bytes]
+    logprobs: list[float | None]
+
+
 class LocalBackend:
     """llama.cpp on a GGUF file: the packaged default or a user's own."""
 
@@ -174,35 +185,11 @@ class LocalBackend:
         return Capabilities(constrained="native", scoring="token-tree")
 
     def generate(self, request: Request) -> Reply:
-        llama, lock = self.llama()
-        kwargs: dict[str, Any] = {
-            "messages": [dict(m) for m in request.messages],
-            "temperature": request.temperature,
-            "max_tokens": request.max_tokens,
-            "seed": request.sampling_seed(),
-        }
-        with lock:
-            if request.choices is not None:
-                from llama_cpp import LlamaGrammar
-
-                kwargs["grammar"] = LlamaGrammar.from_string(
-                    choice_grammar(request.choices), verbose=False
-                )
-                longest = max(len(llama.tokenize(c.encode("utf-8"), add_bos=False))
-                              for c in request.choices)
-                kwargs["max_tokens"] = max(request.max_tokens, longest + 2)
-            before = perf_counters(llama)
-            try:
-                out = llama.create_chat_completion(**kwargs)
-            except ValueError as exc:  # e.g. the prompt exceeds the context window
-                raise CoopbenchError(f"{self.name}: {str(exc).splitlines()[0]} "
-                                     f"(set {N_CTX_ENV} for a larger context)") from None
-            after = perf_counters(llama)
+        out, extra = self.chat(request.messages, temperature=request.temperature,
+                               max_tokens=request.max_tokens, seed=request.sampling_seed(),
+                               choices=request.choices)
         usage = out.get("usage") or {}
         choice = out["choices"][0]
-        extra: dict[str, Any] = {"finish_reason": choice.get("finish_reason")}
-        if before and after:  # what llama.cpp really evaluated: the prefix reuse made visible
-            extra.update({k: round(after[k] - before[k], 3) for k in after})
         return Reply(
             text=choice["message"].get("content") or "",
             tokens_in=int(usage.get("prompt_tokens", 0)),
@@ -211,6 +198,46 @@ class LocalBackend:
             extra=extra,
         )
 
+    def chat(self, messages: Sequence[Message], *, temperature: float, max_tokens: int,
+             seed: int, choices: Sequence[str] | None = None,
+             grammar: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """One chat completion on the shared `Llama`: (llama's response, extra counters).
+
+        `seed` is llama's sampling seed as is (the embedded path passes
+        `Request.sampling_seed()`, `llm serve` the seed a client sent), so a served reply
+        is the very llama call the embedded backend makes. `choices` constrains the reply
+        to one of them (and makes room for the longest); `grammar` is a GBNF text as is.
+        """
+        llama, lock = self.llama()
+        kwargs: dict[str, Any] = {
+            "messages": [dict(m) for m in messages],
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "seed": seed,
+        }
+        with lock:
+            if choices is not None or grammar is not None:
+                from llama_cpp import LlamaGrammar
+
+                text = choice_grammar(choices) if choices is not None else grammar
+                if choices is None and not _grammar_parses(llama, text):
+                    raise CoopbenchError("the grammar does not parse (GBNF with a `root` rule)")
+                kwargs["grammar"] = LlamaGrammar.from_string(text, verbose=False)
+            if choices is not None:
+                longest = max(len(llama.tokenize(c.encode("utf-8"), add_bos=False))
+                              for c in choices)
+                kwargs["max_tokens"] = max(max_tokens, longest + 2)
+            before = perf_counters(llama)
+            try:
+                out = llama.create_chat_completion(**kwargs)
+            except ValueError as exc:  # e.g. the prompt exceeds the context window
+                raise CoopbenchError(f"{self.name}: {str(exc).splitlines()[0]} "
+                                     f"(set {N_CTX_ENV} for a larger context)") from None
+            after = perf_counters(llama)
+        extra: dict[str, Any] = {"finish_reason": out["choices"][0].get("finish_reason")}
+        if before and after:  # what llama.cpp really evaluated: the prefix reuse made visible
+            extra.update({k: round(after[k] - before[k], 3) for k in after})
+        return out, extra
 
     def score(self, request: ScoreRequest) -> ScoreReply:
         """log P(candidate | prompt) from the model's own token probabilities (token tree).
@@ -242,6 +269,31 @@ class LocalBackend:
                           tokens_out=sum(len(c) for c in candidates), model=self.name,
                           extra=extra)
 
+    def echo(self, texts: Sequence[str]) -> list[Echoed]:
+        """Every token of each raw prompt text with log P(token | what precedes it).
+
+        The texts are tokenized as `score` tokenizes a rendered prompt (special tokens
+        parsed, no BOS added) and evaluated on the scoring context that shares the longest
+        prefix, split where the last assistant turn opens (`score` splits prompt from
+        candidates there), so the log-probabilities over a reply add up to `score`'s.
+        """
+        llama, lock = self.llama()
+        with lock:
+            prompts = [llama.tokenize(t.encode("utf-8"), add_bos=False, special=True)
+                       for t in texts]
+            if not all(prompts):
+                raise CoopbenchError("an empty prompt has no tokens to echo")
+            common = os.path.commonprefix(prompts)
+            split = _reply_start(llama, common)
+            scorer = _scorer(llama, common[:split])
+            try:
+                logprobs = scorer.echo(prompts, split)
+            except ValueError as exc:
+                raise CoopbenchError(f"{self.name}: {exc} (serve with a larger --n-ctx)") \
+                    from None
+            return [Echoed([_piece(llama, t) for t in tokens], lps)
+                    for tokens, lps in zip(prompts, logprobs, strict=True)]
+
     def _score_tokens(self, llama: Any, prompt: list[int], candidates: list[list[int]],
                       extra: dict[str, Any]) -> list[float]:
         """One scoring pass on the scoring context that best shares the prompt's prefix."""
@@ -258,6 +310,43 @@ class LocalBackend:
         if before and after:
             extra.update({k: round(after[k] - before[k], 3) for k in after})
         return logprobs
+
+
+REPLY_OPENS = "<|im_start|>assistant\n"  # where `_render_prompt`'s prompts end (ChatML)
+
+
+def _reply_start(llama: Any, tokens: list[int]) -> int:
+    """Where the last ChatML assistant turn opens in `tokens` (just after its header), or
+    len(tokens) when no header is there."""
+    header = llama.tokenize(REPLY_OPENS.encode("utf-8"), add_bos=False, special=True)
+    for end in range(len(tokens), len(header) - 1, -1):
+        if tokens[end - len(header) : end] == header:
+            return end
+    return len(tokens)
+
+
+def _piece(llama: Any, token: int) -> bytes:
+    """The bytes a token stands for (special tokens as their text)."""
+    import ctypes
+
+    import llama_cpp
+
+    buf = ctypes.create_string_buffer(256)
+    n = llama_cpp.llama_token_to_piece(llama._model.vocab, token, buf, len(buf), 0, True)
+    return buf.raw[: max(n, 0)]
+
+
+def _grammar_parses(llama: Any, text: str) -> bool:
+    """Whether llama.cpp accepts the GBNF `text` (an unparsable one would crash sampling)."""
+    import llama_cpp
+
+    with _quiet_stderr():
+        sampler = llama_cpp.llama_sampler_init_grammar(llama._model.vocab, text.encode("utf-8"),
+                                                       b"root")
+    if not sampler:
+        return False
+    llama_cpp.llama_sampler_free(sampler)
+    return True
 
 
 REMEMBERED_SCORES = 1024  # scoring passes remembered per model (prompt + candidates tokens)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 MAX_SEQUENCES = 64  # candidates per batch (llama.cpp allows up to 256); more are chunked
+ECHO_ROWS = 32  # tokens per decode when every one needs logits: 32 x n_vocab floats (19 MB)
 
 
 @dataclass
@@ -75,17 +76,15 @@ class TokenTreeScorer:
         self.batch = _internals.LlamaBatch(n_tokens=self.n_batch, embd=0,
                                            n_seq_max=MAX_SEQUENCES, verbose=False)
         self.cached: list[int] = []  # the prompt tokens held by sequence 0
+        self.known: list[int] = []  # the last echoed prefix and log P of each of its tokens
+        self.known_logprobs: list[float | None] = []
+        self.known_after: np.ndarray | None = None  # next-token log-probs after `known`
         self.decodes = 0
         self.last_used = 0  # set by the pool that hands scorers out
 
     def shared_prefix(self, prompt: list[int]) -> int:
         """How many leading tokens of `prompt` this context already holds."""
-        n = 0
-        for a, b in zip(self.cached, prompt, strict=False):
-            if a != b:
-                break
-            n += 1
-        return n
+        return _shared(self.cached, prompt)
 
     def close(self) -> None:
         self.batch.close()
@@ -95,6 +94,10 @@ class TokenTreeScorer:
 
     def _decode(self, entries: list[tuple[int, int, list[int], bool]]) -> np.ndarray:
         """Decode (token, pos, seq ids, wants logits) entries; logits rows of those flagged."""
+        return self._rows(0, self._submit(entries))
+
+    def _submit(self, entries: list[tuple[int, int, list[int], bool]]) -> int:
+        """Decode the entries; how many logits rows llama.cpp holds for them."""
         b = self.batch.batch
         b.n_tokens = len(entries)
         for i, (tok, pos, seqs, logits) in enumerate(entries):
@@ -106,12 +109,15 @@ class TokenTreeScorer:
             b.logits[i] = logits
         self.ctx.decode(self.batch)
         self.decodes += 1
-        rows = sum(1 for e in entries if e[3])
+        return sum(1 for e in entries if e[3])
+
+    def _rows(self, first: int, count: int) -> np.ndarray:
+        """A copy of logits rows first .. first + count - 1 of the last decode."""
         out = np.ctypeslib.as_array(
             ctypes.cast(self.ctx.get_logits(), ctypes.POINTER(ctypes.c_float)),
-            shape=(rows * self.n_vocab,),
+            shape=((first + count) * self.n_vocab,),
         )
-        return out.reshape(rows, self.n_vocab).copy()
+        return out[first * self.n_vocab :].reshape(count, self.n_vocab).copy()
 
     def _prompt(self, prompt: list[int]) -> np.ndarray:
         """Next-token log-probs after the prompt, evaluating only what sequence 0 lacks."""
@@ -180,3 +186,148 @@ class TokenTreeScorer:
             for leaf in node.ends:
                 out[leaf] = total
             stack.append((total, dists.get(id(node), dist)))
+
+    # -- echo: the log-probability of every prompt token ----------------------------------
+
+    def echo(self, prompts: list[list[int]], split: int | None = None) -> list[list[float | None]]:
+        """log P(token | the tokens before it) for every token of every prompt (None for a
+        prompt's first token).
+
+        The prompts' common prefix, cut at `split` if that is shorter, is evaluated on
+        sequence 0 as `score` evaluates a prompt (reusing the cached KV prefix; the
+        log-probabilities remembered from the last echo spare re-evaluating its tokens);
+        the rest of every prompt then goes in as one token tree, as `score`'s candidates
+        do. With `split` at the start of the reply, the reply's tokens are computed by the
+        same llama.cpp batches as `score` computes them.
+        """
+        if not prompts or not all(prompts):
+            raise ValueError("an empty prompt has no tokens to echo")
+        n = min(len(p) for p in prompts) if split is None else split
+        for prompt in prompts:
+            n = min(n, _shared(prompts[0], prompt))
+        common = prompts[0][:n]
+        tails = [p[n:] for p in prompts]
+        if n + max(len(t) for t in tails) > self.ctx.n_ctx():
+            raise ValueError("the prompt exceeds the context window")
+        head, after = self._echo_prefix(common, any(tails))
+        out: list[list[float | None]] = [list(head) for _ in prompts]
+        grown = [i for i, t in enumerate(tails) if t]
+        for lo in range(0, len(grown), MAX_SEQUENCES):
+            part = grown[lo : lo + MAX_SEQUENCES]
+            for i, lps in zip(part, self._echo_tree(n, after, [tails[i] for i in part]),
+                              strict=True):
+                out[i] += lps
+        return out
+
+    def _echo_prefix(self, common: list[int],
+                     need_after: bool) -> tuple[list[float | None], np.ndarray | None]:
+        """Per-token log-probs of `common` and, if asked, the log-probs after its last token;
+        sequence 0 then holds `common`.
+
+        The KV cells are computed as `_prompt` computes them (from the same first token, in
+        chunks that are multiples of 4 tokens: llama.cpp's kernels take rows in fours, so
+        each row meets the same kernel as in `_prompt`'s one big chunk). Tokens before
+        that first one whose log-probabilities are not remembered are re-run on a scratch
+        sequence, which leaves sequence 0 as it is.
+        """
+        n = len(common)
+        out: list[float | None] = [None] * n
+        if n == 0:
+            self.ctx.kv_cache_seq_rm(0, 0, -1)
+            self.cached = []
+            return out, None
+        known = _shared(self.known, common)
+        out[1:known] = self.known_logprobs[1:known]
+        last_row = n - 1 if need_after else n - 2  # row q gives log P of token q + 1
+        if last_row < max(known - 1, 0):
+            return out, None  # every log-probability is remembered and nothing follows
+        if known == n and self.known_after is not None and self.shared_prefix(common) == n:
+            return out, self.known_after  # no token re-run: that would shift its numbers
+        start = min(self.shared_prefix(common), n - 1 if need_after else n)
+        self.ctx.kv_cache_seq_rm(0, start, -1)
+        self.cached = self.cached[:start]
+        lo = max(known - 1, 0)
+        if lo < start:
+            if start + (start - lo) <= self.ctx.n_ctx():
+                self._echo_scratch(common, lo, start, out)
+            else:  # no room for a scratch copy: recompute on sequence 0 from `lo`
+                self.ctx.kv_cache_seq_rm(0, lo, -1)
+                self.cached, start = self.cached[:lo], lo
+        after = None
+        for pos in range(start, n, ECHO_ROWS):
+            chunk = common[pos : pos + ECHO_ROWS]
+            entries = [(t, pos + i, [0], pos + i <= last_row) for i, t in enumerate(chunk)]
+            rows = self._decode(entries)
+            self.cached += chunk
+            for q, row in zip(range(pos, pos + len(rows)), _log_softmax(rows), strict=True):
+                if q + 1 < n:
+                    out[q + 1] = float(row[common[q + 1]])
+                else:
+                    after = row
+        self.known, self.known_logprobs, self.known_after = list(common), out, after
+        return out, after
+
+    def _echo_scratch(self, common: list[int], lo: int, hi: int,
+                      out: list[float | None]) -> None:
+        """log P of tokens lo + 1 .. hi, re-running tokens lo .. hi - 1 on sequence 1."""
+        scratch = 1
+        self.ctx.kv_cache_seq_rm(scratch, -1, -1)
+        self.ctx.kv_cache_seq_cp(0, scratch, 0, lo)
+        try:
+            for pos in range(lo, hi, ECHO_ROWS):
+                chunk = common[pos : min(hi, pos + ECHO_ROWS)]
+                rows = _log_softmax(self._decode([(t, pos + i, [scratch], True)
+                                                  for i, t in enumerate(chunk)]))
+                for q, row in zip(range(pos, pos + len(chunk)), rows, strict=True):
+                    out[q + 1] = float(row[common[q + 1]])
+        finally:
+            self.ctx.kv_cache_seq_rm(scratch, -1, -1)
+
+    def _echo_tree(self, n_prefix: int, after: np.ndarray | None,
+                   tails: list[list[int]]) -> list[list[float | None]]:
+        """Per-token log-probs of each tail after the prefix held by sequence 0, in the
+        batches `_score_chunk` uses (logits for the nodes that have children)."""
+        nodes = _trie(tails)
+        if n_prefix + len(nodes) > self.ctx.n_ctx():
+            raise ValueError("the prompts' differing tails exceed the context window")
+        for s in range(1, len(tails)):
+            self.ctx.kv_cache_seq_cp(0, s, -1, -1)
+        node_lp: dict[int, float | None] = {}  # id(node) -> log P(its token | its path)
+        for node in nodes:
+            if node.depth == 0:
+                node_lp[id(node)] = None if after is None else float(after[node.token])
+        try:
+            for start in range(0, len(nodes), self.n_batch):
+                part = nodes[start : start + self.n_batch]
+                entries = [(nd.token, n_prefix + nd.depth, nd.leaves, bool(nd.children))
+                           for nd in part]
+                parents = [nd for nd in part if nd.children]
+                self._submit(entries)
+                for lo in range(0, len(parents), ECHO_ROWS):  # logits rows, a few at a time
+                    some = parents[lo : lo + ECHO_ROWS]
+                    for nd, row in zip(some, _log_softmax(self._rows(lo, len(some))),
+                                       strict=True):
+                        for child in nd.children.values():
+                            node_lp[id(child)] = float(row[child.token])
+        finally:
+            for s in range(1, len(tails)):
+                self.ctx.kv_cache_seq_rm(s, -1, -1)
+            self.ctx.kv_cache_seq_rm(0, n_prefix, -1)
+        out: list[list[float | None]] = [[] for _ in tails]
+        path: list[_Node] = []
+        for node in nodes:
+            del path[node.depth :]
+            path.append(node)
+            for leaf in node.ends:
+                out[leaf] = [node_lp[id(x)] for x in path]
+        return out
+
+
+def _shared(a: list[int], b: list[int]) -> int:
+    """The length of the common leading run of two token lists."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
