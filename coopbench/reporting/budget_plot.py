@@ -8,6 +8,7 @@ query rounds per success (seed-bootstrap 95% band) against the critic's training
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import NullLocator  # noqa: E402
 
 FILE = "success_vs_critic_data.png"
 
@@ -46,13 +48,17 @@ def budget_figure(summary: dict[str, Any]) -> Figure:
                                 "LLM query rounds per success (bootstrap 95% band)")):
             for name, points in panel["lines"].items():
                 x, y, low, high = _band(points, key)
-                ax.plot(x, y, marker="o", ms=4, color=colours[name], label=name)
+                ax.plot(x, y, marker="o", ms=4, color=colours[name], label=name, alpha=0.85)
                 ax.fill_between(x, low, high, color=colours[name], alpha=0.18, linewidth=0)
             ax.set_xscale("log")
+            budgets = sorted({p["transitions"] for pts in panel["lines"].values() for p in pts})
+            ax.set_xticks(budgets, [f"{n:,}" for n in budgets])
+            ax.xaxis.set_minor_locator(NullLocator())
             ax.set_xlabel("critic training transitions")
             ax.set_ylabel(label, fontsize=8)
             ax.grid(alpha=0.3)
-            ax.set_title(f"{panel['env']} · critic data {panel['source']}", fontsize=8)
+            source = "\n".join(textwrap.wrap(f"critic data {panel['source']}", 70))
+            ax.set_title(f"{panel['env']}\n{source}", fontsize=7)
         row[0].set_ylim(-0.05, 1.05)
         row[1].set_ylim(bottom=0)
     axes[0][1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
