@@ -120,7 +120,7 @@ def train(
 
     from coopbench.credit.shaping import shape_returns
     from coopbench.critics.critic import pick_device
-    from coopbench.critics.dataset import Dataset
+    from coopbench.critics.dataset import Dataset, sources_of
     from coopbench.critics.train import TrainConfig
     from coopbench.critics.train import train as run_train
 
@@ -143,6 +143,9 @@ def train(
         console.print(f"MC targets shaped with the potential {potential} (scale "
                       f"{potential_scale:g}, team target = mean over agents)")
     dataset = Dataset.concat(parts)
+    console.print("data: " + ", ".join(f"{s['label']} {s['transitions']}"
+                                       for s in sources_of(dataset))
+                  + f" ({len(dataset)} transitions)", highlight=False, markup=False)
     with file_lock(out, "coopbench critic train"), _progress() as progress:
         bar = progress.add_task("train", total=epochs, status="")
 
