@@ -18,6 +18,7 @@ from coopbench.critics.dataset import CollectConfig, Dataset, collect, discounte
 from coopbench.reporting.budget_plot import FILE, budget_figure
 from coopbench.reporting.plots import write_plots
 from coopbench.reporting.summary import load_runs, summarise
+from coopbench.reporting.tables import format_csv
 from coopbench.runner.cells import expand
 from coopbench.runner.matrix import run_matrix
 from coopbench.runner.spec import parse_spec
@@ -227,6 +228,8 @@ def test_matrix_trains_once_per_budget_reuses_the_cache_and_plots(meetgrid, tmp_
     drawn = [line.get_label() for line in success_axes.get_lines()]
     assert sorted(drawn) == sorted(panel["lines"])  # one line per planner
     json.dumps(summary)  # the curves are plain JSON
+    header, first = format_csv(summary).splitlines()[:2]
+    assert header.split(",")[3] == "critic_data" and '"expert+reset,n=30"' in first
 
     again = tmp_path / "again"  # a second run: every critic from the cache
     trained.clear()
