@@ -185,7 +185,8 @@ class Dataset:
     def head(self, rows: int) -> Dataset:
         """The first `rows` rows (a data budget), provenance recounted. Returns were computed
         on whole episodes before the cut, and an episode's branch rows follow its recorded
-        rows, so every kept branch row keeps the recorded state it branched from."""
+        rows, so every kept branch row keeps the recorded state it branched from. The planner
+        source's `llm_usage` and `explored_steps` stay those of the whole collection."""
         cut = slice(0, rows)
         part = Dataset(self.features[cut], self.actions[cut], self.rewards[cut],
                        self.returns[cut], self.episode[cut], self.source[cut], dict(self.meta))
@@ -195,6 +196,8 @@ class Dataset:
              "episodes": len(np.unique(part.episode[kept == SOURCES.index(s["source"])]))}
             for s in sources_of(self)]
         part.meta["episodes"] = len(np.unique(part.episode))
+        if "config" in part.meta:  # the same rows as a collection stopped at `rows`
+            part.meta["config"] = {**part.meta["config"], "max_transitions": rows}
         return part
 
 
