@@ -8,6 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from coopbench.cli._common import console, err_console, print_json
+from coopbench.core.errors import CoopbenchError
 from coopbench.core.runlock import file_lock
 
 critic_app = typer.Typer(help="Collect data for, train and evaluate ReAd advantage critics.")
@@ -23,34 +24,65 @@ def _progress() -> Progress:
 def collect(
     env: str = typer.Option(..., "--env", help="Env id, e.g. roco/sweep-y2g2-v0."),
     out: Path = typer.Option(..., "--out", help="Dataset file to write (.npz)."),
-    expert_episodes: int = typer.Option(30, min=0, help="Exploring-expert episodes."),
-    reset_episodes: int = typer.Option(60, min=0, help="Random-reset episodes."),
+    from_planner: str = typer.Option(
+        None, "--from-planner", help="ReAd's critic data: roll out this planner with --llm "
+        "(Monte-Carlo returns of its own episodes); --episodes of it, and the expert and "
+        "reset sources then default to 0 episodes."),
+    episodes: int = typer.Option(None, "--episodes", min=0,
+                                 help="Episodes of the --from-planner source (default 10)."),
+    epsilon: float = typer.Option(0.0, "--epsilon", min=0.0, max=1.0,
+                                  help="Planner source: per-step chance of a random legal "
+                                  "joint action instead of the planner's."),
+    expert_episodes: int = typer.Option(None, min=0,
+                                        help="Exploring-expert episodes (default 30)."),
+    reset_episodes: int = typer.Option(None, min=0, help="Random-reset episodes (default 60)."),
     llm_episodes: int = typer.Option(0, min=0, help="LLM-planner episodes."),
-    llm: str = typer.Option("sim:expert?noise=0.4", help="Model spec for the llm source."),
+    llm: str = typer.Option("sim:expert?noise=0.4", help="Model spec for the planner source."),
     llm_planner: str = typer.Option("central-v0", help="Planner for the llm source."),
     explore: float = typer.Option(0.05, min=0.0, max=1.0, help="Random-action chance per agent."),
     branch: float = typer.Option(0.3, min=0.0, max=1.0,
                                  help="Per-step chance of a counterfactual deviation row."),
     gamma: float = typer.Option(0.95, min=0.0, max=1.0, help="Discount of the MC targets."),
     horizon_scale: float = typer.Option(3.0, min=1.0, help="Roll out past the step cap (x cap)."),
+    max_transitions: int = typer.Option(0, min=0, help="Stop at this many rows, the sources' "
+                                        "episodes interleaved in proportion (0: no limit)."),
     seed: int = typer.Option(0, min=0, help="Seed of the collection."),
 ) -> None:
-    """Roll out expert, random-reset and LLM episodes into a dataset with its provenance."""
+    """Roll out expert, random-reset and planner episodes into a dataset with its provenance."""
     from coopbench import envs
-    from coopbench.critics.dataset import CollectConfig
+    from coopbench.critics.dataset import CollectConfig, sources_of
     from coopbench.critics.dataset import collect as run_collect
 
     env_id = envs.registry.spec(env).id
-    cfg = CollectConfig(env_id, expert_episodes=expert_episodes, reset_episodes=reset_episodes,
+    planned = from_planner is not None
+    if planned:
+        from coopbench import planners
+
+        llm_planner = planners.registry.spec(from_planner).id  # an unknown id: one line
+        llm_episodes = 10 if episodes is None else episodes
+    elif episodes is not None:
+        raise CoopbenchError("--episodes counts the --from-planner source's episodes; "
+                             "name the planner, or use --expert-episodes/--reset-episodes")
+    cfg = CollectConfig(env_id, expert_episodes=_default(expert_episodes, 0 if planned else 30),
+                        reset_episodes=_default(reset_episodes, 0 if planned else 60),
                         llm_episodes=llm_episodes, llm=llm, llm_planner=llm_planner,
-                        explore=explore, branch=branch, gamma=gamma,
-                        horizon_scale=horizon_scale, seed=seed)
-    total = expert_episodes + reset_episodes + llm_episodes
+                        epsilon=epsilon, explore=explore, branch=branch, gamma=gamma,
+                        horizon_scale=horizon_scale, seed=seed, max_transitions=max_transitions)
+    cfg.check()
+    total = cfg.expert_episodes + cfg.reset_episodes + cfg.llm_episodes
     with file_lock(out, "coopbench critic collect"), _progress() as progress:
-        bar = progress.add_task(f"collect {env_id}", total=total, status="")
+        bar = progress.add_task(f"collect {env_id}", total=None if max_transitions else total,
+                                status="")
         data = run_collect(cfg, lambda source, i: progress.update(bar, advance=1, status=source))
         data.save(out)
-    console.print(f"{len(data)} transitions from {data.meta['episodes']} episodes -> {out}")
+    parts = ", ".join(f"{s['label']} {s['transitions']} ({s['episodes']} episodes)"
+                      for s in sources_of(data))
+    console.print(f"{len(data)} transitions from {data.meta['episodes']} episodes "
+                  f"[{parts}] -> {out}", highlight=False, markup=False)
+
+
+def _default(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 @critic_app.command()
@@ -88,7 +120,7 @@ def train(
 
     from coopbench.credit.shaping import shape_returns
     from coopbench.critics.critic import pick_device
-    from coopbench.critics.dataset import Dataset
+    from coopbench.critics.dataset import Dataset, sources_of
     from coopbench.critics.train import TrainConfig
     from coopbench.critics.train import train as run_train
 
@@ -111,6 +143,9 @@ def train(
         console.print(f"MC targets shaped with the potential {potential} (scale "
                       f"{potential_scale:g}, team target = mean over agents)")
     dataset = Dataset.concat(parts)
+    console.print("data: " + ", ".join(f"{s['label']} {s['transitions']}"
+                                       for s in sources_of(dataset))
+                  + f" ({len(dataset)} transitions)", highlight=False, markup=False)
     with file_lock(out, "coopbench critic train"), _progress() as progress:
         bar = progress.add_task("train", total=epochs, status="")
 

@@ -170,7 +170,28 @@ class ResolvedCritic:
     quality: dict[str, Any] | None = None  # held-out figures, where they were measured
 
     def describe(self) -> dict[str, Any]:
-        return {"checkpoint": self.checkpoint, "origin": self.origin, "quality": self.quality}
+        return {"checkpoint": self.checkpoint, "origin": self.origin, "quality": self.quality,
+                "data": data_of(self.critic.meta)}
+
+
+def data_of(meta: dict[str, Any]) -> dict[str, Any]:
+    """What a checkpoint was trained on: transitions and one entry per data source. Older
+    checkpoints recorded only their collection config: their sources come from its episode
+    counts, with the transitions unknown (None)."""
+    dataset = meta.get("dataset", {})
+    sources = dataset.get("sources")
+    if sources is None:
+        cfg = dataset.get("config", {})
+        sources = []
+        for name, key in (("expert", "expert_episodes"), ("reset", "reset_episodes"),
+                          ("llm", "llm_episodes")):
+            if cfg.get(key):
+                entry: dict[str, Any] = {"source": name, "episodes": cfg[key],
+                                         "transitions": None}
+                if name == "llm":
+                    entry.update(planner=cfg.get("llm_planner"), llm=cfg.get("llm"))
+                sources.append(entry)
+    return {"transitions": dataset.get("transitions"), "sources": sources}
 
 
 def _saved_quality(checkpoint: Path) -> dict[str, Any] | None:

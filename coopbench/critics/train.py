@@ -22,7 +22,7 @@ import torch
 from coopbench.core.device import choose, time_per_call
 from coopbench.core.errors import CoopbenchError
 from coopbench.critics.critic import Critic, build_net, pick_device, save_checkpoint
-from coopbench.critics.dataset import Dataset
+from coopbench.critics.dataset import Dataset, sources_of
 from coopbench.critics.model import QStack
 
 # Rows per step when `batch_size` is 0, per device (measured: docs/critics.md, "Speed")
@@ -204,7 +204,9 @@ def train(
         "gamma": data.meta["gamma"],
         "feature_dim": int(data.features.shape[1]),
         "hparams": asdict(cfg),
-        "dataset": {k: data.meta[k] for k in ("config", "episodes", "shaping") if k in data.meta},
+        "dataset": {**{k: data.meta[k] for k in ("config", "episodes", "shaping")
+                       if k in data.meta},
+                    "transitions": len(data), "sources": sources_of(data)},
     }
     stack, tr, va = _prepare(data, cfg, meta, is_val)
     choice = choose(cfg.device, lambda dev: _probe(stack, cfg, tr, dev), pick_device)

@@ -7,6 +7,8 @@
   95% intervals.
 - `solved_within.png`: the fraction of episodes solved within k interaction steps and within
   q LLM query rounds, per algorithm (sample-efficiency curves).
+- `success_vs_critic_data.png` (runs with the `critic_data` axis): success and query rounds
+  per success against critic training transitions (`budget_plot.py`).
 - `paper_table.png` (optional): the SR / NQ / ES grid laid out like the ReAd paper's tables.
 """
 
@@ -22,6 +24,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from coopbench.core.metrics import by_name  # noqa: E402
+from coopbench.reporting.budget_plot import FILE as BUDGET_FILE  # noqa: E402
+from coopbench.reporting.budget_plot import success_vs_critic_data  # noqa: E402
 from coopbench.reporting.labels import SIM_MARK  # noqa: E402
 from coopbench.reporting.tables import paper_grid  # noqa: E402
 
@@ -162,4 +166,7 @@ def write_plots(summary: dict[str, Any], directory: Path, paper: bool = False) -
              solved_curves(summary, directory / "solved_within.png")]
     if paper:
         paths.append(paper_table(summary, directory / "paper_table.png"))
+    budget = success_vs_critic_data(summary, directory / BUDGET_FILE)
+    if budget is not None:
+        paths.append(budget)
     return paths

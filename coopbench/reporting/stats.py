@@ -184,3 +184,22 @@ def performance_profiles(
                      "low": [float(v) for v in band[name][0]],
                      "high": [float(v) for v in band[name][1]]}
     return out
+
+
+def ratio_interval(numerators: Sequence[float], denominators: Sequence[float],
+                   reps: int = 5000, random_state: int = 0,
+                   confidence: float = 0.95) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of sum(numerators) / sum(denominators), resampling the
+    units (seeds) with replacement; replicates whose denominator is 0 are left out. None when
+    the denominator is 0 in the data itself (no ratio to bound)."""
+    num = np.asarray(numerators, dtype=float)
+    den = np.asarray(denominators, dtype=float)
+    if not num.size or den.sum() <= 0:
+        return None
+    rng = np.random.default_rng(random_state)
+    picks = rng.integers(num.size, size=(reps, num.size))
+    tops, bottoms = num[picks].sum(axis=1), den[picks].sum(axis=1)
+    ratios = tops[bottoms > 0] / bottoms[bottoms > 0]
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(ratios, [tail, 100 - tail])
+    return (float(low), float(high))

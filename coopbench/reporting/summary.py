@@ -28,9 +28,11 @@ from coopbench.core.metrics import reported as reported_metrics
 from coopbench.core.types import EpisodeResult
 from coopbench.reporting import stats
 from coopbench.reporting.labels import (
+    CRITIC_MARK,
     IDENTICAL_MARK,
     SIM_NOTE,
     algorithm_label,
+    critic_data_of,
     is_simulated,
     model_label,
     model_of,
@@ -132,17 +134,18 @@ def identical_note(row: dict[str, Any]) -> str:
 
 
 def cell_rows(episodes: list[EpisodeResult]) -> list[dict[str, Any]]:
-    groups: dict[tuple[str, str, str, str], list[EpisodeResult]] = defaultdict(list)
+    groups: dict[tuple[str, str, str, str, str], list[EpisodeResult]] = defaultdict(list)
     for e in episodes:
-        groups[(e.env, e.planner, e.llm, e.decoding)].append(e)
+        groups[(e.env, e.planner, e.llm, e.decoding, critic_data_of(e.cell))].append(e)
     rows = []
-    for (env, planner, llm, decoding), eps in sorted(groups.items()):
+    for (env, planner, llm, decoding, data), eps in sorted(groups.items(), key=_cell_order):
         ok = [e for e in eps if e.error is None]
         successes = sum(e.success for e in ok)
         row = {
             "env": env, "planner": planner, "llm": llm, **({"decoding": decoding} if decoding
                                                            else {}),
-            "algorithm": algorithm_label(planner, model_label(llm, decoding)),
+            **({"critic_data": data} if data else {}),
+            "algorithm": algorithm_label(planner, model_label(llm, decoding, data)),
             "simulated": is_simulated(llm),
             "seeds": len({e.seed for e in ok}), "episodes": len(ok),
             "errors": len(eps) - len(ok),
@@ -154,6 +157,14 @@ def cell_rows(episodes: list[EpisodeResult]) -> list[dict[str, Any]]:
         row["identical_episodes"] = identical_episodes(ok)
         rows.append(row)
     return rows
+
+
+def _cell_order(item: tuple[tuple[str, ...], Any]) -> tuple:
+    """Cells sorted by their key, a critic data budget's transitions as a number."""
+    key = item[0]
+    label = key[4]
+    source, _, n = label.rpartition(",n=")
+    return (*key[:4], source, int(n) if n.isdigit() else 0)
 
 
 def _aggregate(metric: Metric, per_seed: list[float]) -> dict[str, Any]:
@@ -192,9 +203,11 @@ def aggregates(episodes: list[EpisodeResult]) -> tuple[list[dict], list[dict]]:
         point, low, high = stats.stratified_bootstrap(
             per_task, reps=BOOTSTRAP_REPS, random_state=RANDOM_STATE
         )
+        model, marked, data = algo[1].partition(CRITIC_MARK)
         rows.append({
-            "planner": algo[0], "llm": algo[1].split(" [")[0],
-            **({"decoding": algo[1].split(" [")[1].rstrip("]")} if " [" in algo[1] else {}),
+            "planner": algo[0], "llm": model.split(" [")[0],
+            **({"decoding": model.split(" [")[1].rstrip("]")} if " [" in model else {}),
+            **({"critic_data": data.removesuffix(">")} if marked else {}),
             "algorithm": algorithm_label(*algo),
             "simulated": is_simulated(algo[1]), "tasks": len(per_task),
             "seeds": int(sum(len(t) for t in per_task)),
@@ -244,6 +257,43 @@ def profiles(episodes: list[EpisodeResult]) -> dict[str, dict[str, list[float]]]
         reps=POI_REPS, random_state=RANDOM_STATE)
 
 
+def critic_budget_curves(episodes: list[EpisodeResult]) -> list[dict[str, Any]]:
+    """Success and query rounds per success against critic data transitions: one panel per
+    (env, data source), one line per planner × model, one point per budget. Success has the
+    cells' Wilson 95% interval over seeds; query rounds per success a seed-bootstrap 95%
+    interval (`stats.ratio_interval`; none where no episode succeeded)."""
+    groups: dict[tuple[str, str], dict[str, dict[int, list[EpisodeResult]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(list)))
+    for e in episodes:
+        label = critic_data_of(e.cell)
+        if e.error is not None or not label:
+            continue
+        source, _, n = label.rpartition(",n=")
+        line = algorithm_label(e.planner, model_label(e.llm, e.decoding))
+        groups[(e.env, source)][line][int(n)].append(e)
+    panels = []
+    for (env, source), lines in sorted(groups.items()):
+        curves = {}
+        for line, by_budget in sorted(lines.items()):
+            points = []
+            for n, eps in sorted(by_budget.items()):
+                success = _per_seed(eps, lambda e: e.success)
+                seeds = sorted({e.seed for e in eps})
+                queries = [sum(e.llm_queries for e in eps if e.seed == s) for s in seeds]
+                wins = [sum(bool(e.success) for e in eps if e.seed == s) for s in seeds]
+                k = sum(success)
+                points.append({
+                    "transitions": n, "seeds": len(seeds),
+                    "success": k / len(success), "success_ci": list(stats.wilson(k, len(success))),
+                    "queries_per_success": sum(queries) / sum(wins) if sum(wins) else None,
+                    "queries_per_success_ci": stats.ratio_interval(
+                        queries, wins, reps=BOOTSTRAP_REPS, random_state=RANDOM_STATE),
+                })
+            curves[line] = points
+        panels.append({"env": env, "source": source, "lines": curves})
+    return panels
+
+
 def summarise(data: RunData) -> dict[str, Any]:
     cells = cell_rows(data.episodes)
     agg, improvement = aggregates(data.episodes)
@@ -252,7 +302,9 @@ def summarise(data: RunData) -> dict[str, Any]:
     if simulated:
         notes.insert(0, SIM_NOTE)
     notes += [identical_note(row) for row in cells if row["identical_episodes"]]
+    budget = critic_budget_curves(data.episodes)
     return {
+        **({"critic_budget": budget} if budget else {}),  # only runs with the critic_data axis
         "runs": data.runs,
         "simulated_llms": simulated,
         "cells": cells,

@@ -205,11 +205,14 @@ def format_csv(summary: dict[str, Any]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     metrics = reported_metrics()
-    writer.writerow(["env", "planner", "llm", "simulated", "seeds", "episodes", "errors",
+    budgets = any("critic_data" in r for r in summary["cells"])  # a column only with the axis
+    writer.writerow(["env", "planner", "llm", *(["critic_data"] if budgets else []),
+                     "simulated", "seeds", "episodes", "errors",
                      *(name for m in metrics for name in _csv_names(m))])
     for r in summary["cells"]:
         writer.writerow([
-            r["env"], r["planner"], r["llm"], r["simulated"], r["seeds"], r["episodes"],
+            r["env"], r["planner"], r["llm"], *([r.get("critic_data", "")] if budgets else []),
+            r["simulated"], r["seeds"], r["episodes"],
             r["errors"], *(value for m in metrics for value in _csv_values(m, r)),
         ])
     return buf.getvalue()

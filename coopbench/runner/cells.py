@@ -1,6 +1,7 @@
 """Expand a matrix spec into cells and episode tasks; capabilities skip misfits.
 
-A cell is env × planner × llm × seed. Planners that need no LLM (`needs_llm=False`) get one
+A cell is env × planner × llm × seed (× decoding, × critic data budget for planners that
+use a critic, when the spec has those axes). Planners that need no LLM (`needs_llm=False`) get one
 cell per env × seed with llm `none`, whatever `llms` lists. The rules below read only the
 registries' typed capabilities (`Spec.caps`: `EnvCaps`, `PlannerCaps` in
 `coopbench.core.caps`), so a plug-in env or planner takes part by declaring them:
@@ -94,6 +95,7 @@ class Cell:
     planner: str
     llm: str
     decoding: str = "auto"  # explicit values come from the spec's decoding axis
+    critic_data: str = ""  # a budget of the spec's critic_data axis (critics/budget.py label)
     env_kwargs: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     planner_kwargs: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
@@ -110,7 +112,8 @@ class Plan:
     def to_json(self) -> dict[str, Any]:
         return {
             "cells": [{"env": c.env, "planner": c.planner, "llm": c.llm,
-                       **({"decoding": c.decoding} if c.decoding != "auto" else {})}
+                       **({"decoding": c.decoding} if c.decoding != "auto" else {}),
+                       **({"critic_data": c.critic_data} if c.critic_data else {})}
                       for c in self.cells],
             "skipped": self.skipped,
             "episodes": len(self.tasks),
@@ -123,6 +126,13 @@ def resolve(registry: Any, id: str, where: str) -> Spec:
         return registry.spec(id)
     except UnknownIdError as exc:
         raise UnknownIdError(f"{where}: {exc}") from None
+
+
+def _budgets(spec: MatrixSpec, planner: Spec, kwargs: dict[str, Any]) -> list[str]:
+    """The critic data budgets a planner runs under: the spec's axis for one that uses a
+    critic and leaves it to the runner (`critic: auto`), else none (its own critic wins)."""
+    uses = cast(PlannerCaps, planner.caps).needs_critic and kwargs.get("critic", "auto") == "auto"
+    return spec.critic_budgets() if uses and spec.critic_data else [""]
 
 
 def expand(spec: MatrixSpec, source: str = "<spec>") -> Plan:
@@ -144,15 +154,17 @@ def expand(spec: MatrixSpec, source: str = "<spec>") -> Plan:
             needs_llm = cast(PlannerCaps, planner_spec.caps).needs_llm
             own = planner_entry.kwargs.get("decoding")  # a planner's own setting wins
             decodings = [own] if own else spec.decodings() if needs_llm else ["auto"]
+            budgets = _budgets(spec, planner_spec, planner_entry.kwargs)
             for llm in spec.llms if needs_llm else [NO_LLM]:
                 for decoding in decodings:
                     kwargs = dict(planner_entry.kwargs)
                     if decoding != "auto":
                         kwargs["decoding"] = decoding
-                    cell = Cell(env_spec.id, planner_spec.id, llm, decoding, env_entry.kwargs,
-                                kwargs)
-                    if cell not in cells:
-                        cells.append(cell)
+                    for budget in budgets:
+                        cell = Cell(env_spec.id, planner_spec.id, llm, decoding, budget,
+                                    env_entry.kwargs, kwargs)
+                        if cell not in cells:
+                            cells.append(cell)
     check_episode_count(len(cells) * len(spec.seeds) * spec.episodes_per_seed,
                         f"{source}: {len(cells)} cells x {len(spec.seeds):,} seeds x "
                         f"{spec.episodes_per_seed:,} episodes per seed")
@@ -160,7 +172,7 @@ def expand(spec: MatrixSpec, source: str = "<spec>") -> Plan:
         EpisodeTask(
             c.env, c.planner, c.llm, seed, episode,
             env_kwargs=dict(c.env_kwargs), planner_kwargs=dict(c.planner_kwargs),
-            max_steps=spec.caps.max_steps, decoding=c.decoding,
+            max_steps=spec.caps.max_steps, decoding=c.decoding, critic_data=c.critic_data,
         )
         for seed in spec.seeds
         for episode in range(spec.episodes_per_seed)

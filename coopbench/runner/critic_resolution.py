@@ -4,7 +4,11 @@ Each distinct (env, env kwargs, critic request) among the tasks still to run is 
 loaded, or trained on demand and checked against the quality floors (critics/resolve.py).
 Every task of it is then handed that checkpoint, so parallel workers load one file instead of
 each training their own, and the run manifest records under `critics` what was used, where it
-came from and its quality figures. Resolution that may train runs in a spawned process when
+came from, what data it was trained on (sources and transitions) and its quality figures.
+A task of a critic data budget (the spec's `critic_data` axis) gets the critic of its (env,
+source, budget) instead (critics/budget.py): cached, or collected and trained, once per
+budget, each source's data once for all its budgets. Resolution that may train runs in a
+spawned process when
 the episodes run in forked workers: the matrix process itself stays free of torch threads and
 simulators (runner/executors.py explains why that matters).
 """
@@ -22,7 +26,7 @@ from coopbench.core.errors import CoopbenchError
 from coopbench.core.types import CriticRequest
 from coopbench.runner.single import EpisodeTask
 
-GroupKey = tuple[str, str, CriticRequest]
+GroupKey = tuple[str, str, CriticRequest, str]  # env, kwargs JSON, request, budget label
 
 
 def request_of(task: EpisodeTask, strict: bool = False) -> CriticRequest | None:
@@ -55,10 +59,65 @@ def resolve_one(env_id: str, env_kwargs_json: str, request: CriticRequest) -> di
         env.close()
 
 
+def resolve_budgets(env_id: str, env_kwargs_json: str, source: str, epsilon: float,
+                    budgets: list[int], train_seconds: float) -> list[dict[str, Any]]:
+    """The critics of one (env, source)'s budgets, for the manifest (picklable)."""
+    from coopbench.critics.budget import DataSource, locate_budgets
+
+    env = envs.make(env_id, **json.loads(env_kwargs_json))
+    try:
+        env.reset(seed=0)
+        found = locate_budgets(env, DataSource.parse(source, epsilon), budgets, train_seconds)
+        return [f.describe() for f in found]
+    finally:
+        env.close()
+
+
 def resolve_for(task: EpisodeTask, request: CriticRequest) -> dict[str, Any]:
     """Resolve the critic of one task run on its own (a script, `play`)."""
     kwargs = json.dumps(task.env_kwargs or {}, sort_keys=True, default=str)
+    if task.critic_data:
+        from coopbench.critics.budget import DataBudget
+
+        budget = DataBudget.from_label(task.critic_data)
+        return resolve_budgets(task.env_id, kwargs, budget.source.text, budget.source.epsilon,
+                               [budget.transitions], request.train_seconds)[0]
     return resolve_one(task.env_id, kwargs, request)
+
+
+def _resolve_all(groups: list[GroupKey], in_process: bool) -> list[dict[str, Any]]:
+    """One description per group: plain groups one by one, budget groups bundled per (env,
+    source) so that each source's data is collected once for all its budgets."""
+    from coopbench.critics.budget import DataBudget
+
+    jobs: dict[tuple, list[int]] = {}  # job -> positions of its groups
+    calls: dict[tuple, tuple] = {}
+    for i, (env_id, kwargs, request, label) in enumerate(groups):
+        if not label:
+            job: tuple = ("one", i)
+            calls[job] = (resolve_one, env_id, kwargs, request)
+        else:
+            budget = DataBudget.from_label(label)
+            job = ("budget", env_id, kwargs, budget.source)
+            seconds = max(request.train_seconds, calls[job][-1] if job in calls else 0.0)
+            budgets = [*(calls[job][5] if job in calls else []), budget.transitions]
+            calls[job] = (resolve_budgets, env_id, kwargs, budget.source.text,
+                          budget.source.epsilon, budgets, seconds)
+        jobs.setdefault(job, []).append(i)
+    if in_process:
+        results = [call[0](*call[1:]) for call in calls.values()]
+    else:
+        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(call[0], *call[1:]) for call in calls.values()]
+            results = [f.result() for f in futures]
+    found: list[dict[str, Any]] = [{} for _ in groups]
+    for job, result in zip(calls, results, strict=True):
+        if job[0] == "one":
+            found[jobs[job][0]] = result
+            continue
+        for position, described in zip(jobs[job], result, strict=True):
+            found[position] = described
+    return found
 
 
 def prepare_critics(
@@ -74,20 +133,24 @@ def prepare_critics(
             requests[cell] = request_of(task, strict)
         if requests[cell] is not None:
             kwargs = json.dumps(task.env_kwargs or {}, sort_keys=True, default=str)
-            groups.setdefault((task.env_id, kwargs, requests[cell]), []).append(task)
+            groups.setdefault((task.env_id, kwargs, requests[cell], task.critic_data),
+                              []).append(task)
     if not groups:
         return []
-    if in_process:
-        found = [resolve_one(*key) for key in groups]
-    else:
-        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-            found = list(pool.map(resolve_one, *zip(*groups, strict=True)))
+    found = _resolve_all(list(groups), in_process)
     records = []
-    for ((env_id, kwargs, request), group), described in zip(groups.items(), found,
-                                                              strict=True):
+    for ((env_id, kwargs, request, label), group), described in zip(groups.items(), found,
+                                                                     strict=True):
         for task in group:
             task.critic_checkpoint = described["checkpoint"]
+        budget = {"critic_data": _budget_json(label)} if label else {}
         records.append({"env": env_id, "env_kwargs": json.loads(kwargs),
                         "planners": sorted({t.planner_id for t in group}),
-                        "request": request.to_json(), **described})
+                        "request": request.to_json(), **budget, **described})
     return records
+
+
+def _budget_json(label: str) -> dict[str, Any]:
+    from coopbench.critics.budget import DataBudget
+
+    return DataBudget.from_label(label).to_json()

@@ -30,7 +30,7 @@ from coopbench.runner.cells import Plan, expand
 from coopbench.runner.critic_resolution import prepare_critics
 from coopbench.runner.executors import WorkerContext, make_executor
 from coopbench.runner.lock import run_lock, started
-from coopbench.runner.single import EpisodeTask, requested_decoding
+from coopbench.runner.single import EpisodeTask, requested_critic_data, requested_decoding
 from coopbench.runner.spec import MatrixSpec, fingerprint
 from coopbench.runner.store import RunStore
 
@@ -66,16 +66,19 @@ class MatrixOutcome:
 
 
 def group_of(task_or_episode: Any) -> tuple[str, str, str]:
-    """(env, planner, llm) of a cell, the llm marked with the decoding the cell asks for."""
+    """(env, planner, llm) of a cell, the llm marked with the decoding and the critic data
+    budget the cell asks for."""
     if isinstance(task_or_episode, EpisodeTask):
         t = task_or_episode
-        return (t.env_id, t.planner_id, _with_decoding(t.llm_spec, t.decoding))
+        return (t.env_id, t.planner_id, _marked(t.llm_spec, t.decoding, t.critic_data))
     e = task_or_episode
-    return (e.env, e.planner, _with_decoding(e.llm, requested_decoding(e.cell)))
+    return (e.env, e.planner, _marked(e.llm, requested_decoding(e.cell),
+                                      requested_critic_data(e.cell)))
 
 
-def _with_decoding(llm: str, decoding: str) -> str:
-    return llm if decoding == "auto" else f"{llm} [{decoding}]"
+def _marked(llm: str, decoding: str, critic_data: str) -> str:
+    how = llm if decoding == "auto" else f"{llm} [{decoding}]"
+    return f"{how} <critic {critic_data}>" if critic_data else how
 
 
 def prepare(store: RunStore, spec: MatrixSpec, plan: Plan, source: str, resume: bool) -> dict:

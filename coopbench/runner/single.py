@@ -20,17 +20,24 @@ from coopbench.runner.store import RunStore
 
 
 def cell_key(env_id: str, planner_id: str, llm_spec: str, seed: int,
-             decoding: str = "auto") -> str:
-    """A cell's key; an explicit decoding (an axis of the spec) is part of it, `auto` is not,
-    so runs from before the axis keep their keys."""
+             decoding: str = "auto", critic_data: str = "") -> str:
+    """A cell's key; an explicit decoding or a critic data budget (axes of the spec) is part
+    of it, `auto` and no budget are not, so runs from before the axes keep their keys."""
     how = "" if decoding == "auto" else f"|decoding={decoding}"
-    return f"{env_id}|{planner_id}|{llm_spec}{how}|seed={seed}"
+    data = f"|critic_data={critic_data}" if critic_data else ""
+    return f"{env_id}|{planner_id}|{llm_spec}{how}{data}|seed={seed}"
 
 
 def requested_decoding(cell: str) -> str:
     """The decoding a cell key asks for (`auto` unless the key names one)."""
     _, found, rest = cell.partition("|decoding=")
     return rest.partition("|")[0] if found else "auto"
+
+
+def requested_critic_data(cell: str) -> str:
+    """The critic data budget a cell key names ("" when none)."""
+    _, found, rest = cell.partition("|critic_data=")
+    return rest.rpartition("|seed=")[0] if found else ""
 
 
 @dataclass
@@ -45,10 +52,12 @@ class EpisodeTask:
     max_steps: int | None = None  # overrides the env's interaction-step cap
     critic_checkpoint: str | None = None  # set by runner.critic_resolution for the task
     decoding: str = "auto"  # the spec's decoding for this cell (planner kwargs carry it)
+    critic_data: str = ""  # the cell's critic data budget (critics/budget.py label), if any
 
     @property
     def cell(self) -> str:
-        return cell_key(self.env_id, self.planner_id, self.llm_spec, self.seed, self.decoding)
+        return cell_key(self.env_id, self.planner_id, self.llm_spec, self.seed, self.decoding,
+                        self.critic_data)
 
     @property
     def key(self) -> tuple[str, int]:

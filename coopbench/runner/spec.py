@@ -75,6 +75,39 @@ class Execution(_Strict):
     )
 
 
+class CriticData(_Strict):
+    """One data source of the `critic_data` axis and its budgets (critics/budget.py)."""
+
+    source: str = Field(description="expert+reset (the on-demand data), expert, reset, "
+                                    "planner:<planner id>@<llm spec> (ReAd's LLM-planned data), "
+                                    "or several joined with +.")
+    epsilon: float = Field(0.0, description="planner source: per step, chance of a random legal "
+                                            "joint action instead of the planner's, in [0, 1].")
+    transitions: list[int] = Field(min_length=1, description="Budgets: rows of critic data; "
+                                   "one critic and one set of cells per budget.")
+
+    @field_validator("transitions", mode="before")
+    @classmethod
+    def _transitions(cls, value: Any) -> Any:
+        from coopbench.critics.budget import check_transitions
+
+        values = value if isinstance(value, list) else [value]
+        try:
+            checked = [check_transitions(v) for v in values]
+        except CoopbenchError as exc:
+            raise ValueError(str(exc)) from None
+        if len(set(checked)) != len(checked):
+            raise ValueError("budgets are listed once each")
+        return checked
+
+    def budgets(self) -> list[str]:
+        """The cell labels of this source's budgets (checked: bad sources are one line)."""
+        from coopbench.critics.budget import DataBudget, DataSource
+
+        source = DataSource.parse(self.source, self.epsilon)
+        return [DataBudget(source, n).label for n in self.transitions]
+
+
 class MatrixSpec(_Strict):
     """One benchmark matrix (see docs/runner.md for every key)."""
 
@@ -99,6 +132,30 @@ class MatrixSpec(_Strict):
                     "(free text, parsed), auto (constrained wherever the model can); the list "
                     "[constrained, free] makes it an axis, one cell per value.",
     )
+
+    critic_data: list[CriticData] = Field(
+        default_factory=list,
+        description="Critic data budgets: for each env, source and budget one critic is trained "
+                    "(or reused from the cache) before the episodes, and every planner that "
+                    "uses a critic runs once per budget.",
+    )
+
+    @field_validator("critic_data")
+    @classmethod
+    def _critic_data(cls, value: list[CriticData]) -> list[CriticData]:
+        labels = []
+        for entry in value:
+            try:
+                labels += entry.budgets()
+            except CoopbenchError as exc:
+                raise ValueError(str(exc)) from None
+        if len(set(labels)) != len(labels):
+            raise ValueError("a source and budget is listed twice")
+        return value
+
+    def critic_budgets(self) -> list[str]:
+        """The critic data axis: one label per (source, budget), in spec order."""
+        return [label for entry in self.critic_data for label in entry.budgets()]
 
     @field_validator("decoding")
     @classmethod

@@ -78,7 +78,7 @@ def build_cells(summary: dict[str, Any], episodes: list[EpisodeResult]) -> list[
     """Summary cells with their episodes, in the summary's order."""
     cells = {}
     for i, r in enumerate(summary["cells"]):
-        model = model_label(r["llm"], r.get("decoding", ""))
+        model = model_label(r["llm"], r.get("decoding", ""), r.get("critic_data", ""))
         cells[(r["env"], r["planner"], model)] = Cell(i, r, cell_slug(r["env"], r["planner"],
                                                                       model))
     for e in sorted(episodes, key=lambda e: (e.seed, e.episode)):
