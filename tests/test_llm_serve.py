@@ -24,9 +24,10 @@ import openai
 import pytest
 
 from coopbench.llm import parse, paths
-from coopbench.llm.local import LocalBackend
+from coopbench.llm.local import LocalBackend, _render_prompt
 from coopbench.llm.request import Request, ScoreRequest
 from coopbench.llm.scoring import end_marker, render_prefix, span_logprob
+from coopbench.llm.token_tree import TokenTreeScorer
 
 MESSAGES = (
     {"role": "system", "content": "You plan for two cooks, Alice and Bob, in a kitchen. "
@@ -39,8 +40,8 @@ ACTIONS = (
     "NAME Alice ACTION move up NAME Bob ACTION interact",
     "NAME Alice ACTION stay NAME Bob ACTION move left",
 )
-LIST_TOLERANCE = 1e-3  # one request with every candidate: the very batches `score` runs
-SINGLE_TOLERANCE = 0.5  # one candidate per request: llama.cpp's numbers shift with the batch
+LIST_TOLERANCE = 1e-6  # one request with every candidate: the very batches `score` runs
+SINGLE_TOLERANCE = 0.5  # one candidate per request: each tail is its own batch (measured <= 0.26)
 
 
 @dataclass
@@ -198,10 +199,29 @@ def _check_echo(choice, prompt: str) -> tuple[list, list]:
     return lp.token_logprobs, lp.text_offset
 
 
+def _fresh_scores(backend: LocalBackend) -> list[float]:
+    """`LocalBackend.score`'s computation on a fresh scoring context, as the fresh server
+    has (this process's contexts may hold prefixes from other tests: llama.cpp's numbers
+    then shift slightly with the batches the prompt is re-evaluated in)."""
+    llama, lock = backend.llama()
+    with lock:
+        text, end = _render_prompt(llama, MESSAGES)
+        prompt = llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        candidates = [[*llama.tokenize(a.encode("utf-8"), add_bos=False), end]
+                      for a in ACTIONS]
+        scorer = TokenTreeScorer(llama)
+        try:
+            return scorer.score(prompt, candidates)
+        finally:
+            scorer.close()
+
+
 def test_echoed_log_probabilities_add_up_to_the_embedded_scores(served, embedded):
     prefix = render_prefix(MESSAGES, "chatml")
     prompts = [prefix + a + end_marker("chatml") for a in ACTIONS]
     scores = embedded.score(ScoreRequest(messages=MESSAGES, candidates=ACTIONS)).logprobs
+    fresh = _fresh_scores(embedded)
+    assert max(abs(s - e) for s, e in zip(fresh, scores, strict=True)) < SINGLE_TOLERANCE
     client = served.client()
 
     listed = client.completions.create(model="m", prompt=prompts, echo=True, logprobs=1,
@@ -209,7 +229,7 @@ def test_echoed_log_probabilities_add_up_to_the_embedded_scores(served, embedded
     assert [c.index for c in listed.choices] == [0, 1, 2]
     spans = [span_logprob(*_check_echo(c, p), len(prefix), len(p))
              for c, p in zip(listed.choices, prompts, strict=True)]
-    assert max(abs(s - e) for s, e in zip(spans, scores, strict=True)) < LIST_TOLERANCE
+    assert max(abs(s - e) for s, e in zip(spans, fresh, strict=True)) < LIST_TOLERANCE
     assert spans.index(max(spans)) == scores.index(max(scores))
 
     singles = []
