@@ -23,6 +23,7 @@ from pathlib import Path
 import openai
 import pytest
 
+from coopbench.core.errors import CoopbenchError
 from coopbench.llm import parse, paths
 from coopbench.llm.local import LocalBackend, _render_prompt
 from coopbench.llm.request import Request, ScoreRequest
@@ -280,3 +281,15 @@ def test_a_port_in_use_is_one_line(served, tmp_path):
                             env=_env(tmp_path))
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "cannot serve" in result.stderr
+
+
+def test_text_offsets_count_characters_not_bytes():
+    from coopbench.llm.serve import text_offsets
+
+    text = "Café → ok"
+    pieces = [b"Caf", "é".encode()[:1], "é".encode()[1:] + b" ", "→".encode(), b" ok"]
+    tokens, offsets = text_offsets(pieces, text)
+    assert offsets == [0, 3, 3, 5, 6] and tokens[0] == "Caf" and tokens[-1] == " ok"
+    assert text_offsets([b" Hi", b" there"], "Hi there")[1] == [0, 2]  # added leading space
+    with pytest.raises(CoopbenchError, match="spell"):
+        text_offsets([b"Hi"], "Ho")
