@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-import runpy
 import sys
 import threading
 from collections.abc import Iterator
@@ -78,16 +77,3 @@ def safe_weight_layout() -> Iterator[None]:
             yield
         finally:
             low_level.llama_model_default_params = original
-
-
-def serve() -> None:
-    """`python -m coopbench.llm.llama_params ARGS`: llama.cpp's server, loaded as above."""
-    if amx_compiled_in():
-        _warn_once()
-        _install()
-    sys.argv[0] = "llama_cpp.server"
-    runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
-
-
-if __name__ == "__main__":
-    serve()

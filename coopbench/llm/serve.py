@@ -274,7 +274,9 @@ def text_offsets(pieces: list[bytes], text: str) -> tuple[list[str], list[int]]:
     text is the bytes it holds, undecodable bytes replaced.
     """
     data = text.encode("utf-8")
-    if b"".join(pieces) != data:
+    joined = b"".join(pieces)
+    lead = 1 if joined == b" " + data else 0  # SentencePiece's added leading space
+    if joined[lead:] != data:
         raise CoopbenchError("the prompt's tokens do not spell the prompt back")
     char_at = [0] * (len(data) + 1)  # byte index -> index of the character holding it
     byte = 0
@@ -283,10 +285,10 @@ def text_offsets(pieces: list[bytes], text: str) -> tuple[list[str], list[int]]:
         char_at[byte : byte + width] = [i] * width
         byte += width
     char_at[len(data)] = len(text)
-    tokens, offsets, byte = [], [], 0
+    tokens, offsets, byte = [], [], -lead
     for piece in pieces:
         tokens.append(piece.decode("utf-8", "replace"))
-        offsets.append(char_at[byte])
+        offsets.append(char_at[max(byte, 0)])
         byte += len(piece)
     return tokens, offsets
 

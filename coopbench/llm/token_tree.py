@@ -224,11 +224,11 @@ class TokenTreeScorer:
         """Per-token log-probs of `common` and, if asked, the log-probs after its last token;
         sequence 0 then holds `common`.
 
-        The KV cells are computed as `_prompt` computes them (from the same first token, in
-        chunks that are multiples of 4 tokens: llama.cpp's kernels take rows in fours, so
-        each row meets the same kernel as in `_prompt`'s one big chunk). Tokens before
-        that first one whose log-probabilities are not remembered are re-run on a scratch
-        sequence, which leaves sequence 0 as it is.
+        Sequence 0 is evaluated exactly as `_prompt` evaluates a prompt (same first token,
+        same batches, logits for the last token only): llama.cpp's numbers for a token
+        shift with the batch it is computed in, and the reply's tokens must meet the KV
+        cells `score` gives them. The log-probabilities of the tokens not remembered from
+        the last echo are then computed on a scratch sequence, in small batches.
         """
         n = len(common)
         out: list[float | None] = [None] * n
@@ -246,36 +246,33 @@ class TokenTreeScorer:
         start = min(self.shared_prefix(common), n - 1 if need_after else n)
         self.ctx.kv_cache_seq_rm(0, start, -1)
         self.cached = self.cached[:start]
-        lo = max(known - 1, 0)
-        if lo < start:
-            if start + (start - lo) <= self.ctx.n_ctx():
-                self._echo_scratch(common, lo, start, out)
-            else:  # no room for a scratch copy: recompute on sequence 0 from `lo`
-                self.ctx.kv_cache_seq_rm(0, lo, -1)
-                self.cached, start = self.cached[:lo], lo
         after = None
-        for pos in range(start, n, ECHO_ROWS):
-            chunk = common[pos : pos + ECHO_ROWS]
-            entries = [(t, pos + i, [0], pos + i <= last_row) for i, t in enumerate(chunk)]
-            rows = self._decode(entries)
+        for pos in range(start, n, self.n_batch):
+            chunk = common[pos : pos + self.n_batch]
+            last = need_after and pos + len(chunk) == n
+            rows = self._decode([(t, pos + i, [0], last and i == len(chunk) - 1)
+                                 for i, t in enumerate(chunk)])
             self.cached += chunk
-            for q, row in zip(range(pos, pos + len(rows)), _log_softmax(rows), strict=True):
-                if q + 1 < n:
-                    out[q + 1] = float(row[common[q + 1]])
-                else:
-                    after = row
+            if last:
+                after = _log_softmax(rows)[0]
+        if max(known - 1, 0) < n - 1:
+            self._echo_scratch(common, max(known - 1, 0), n - 1, out)
         self.known, self.known_logprobs, self.known_after = list(common), out, after
         return out, after
 
     def _echo_scratch(self, common: list[int], lo: int, hi: int,
                       out: list[float | None]) -> None:
-        """log P of tokens lo + 1 .. hi, re-running tokens lo .. hi - 1 on sequence 1."""
+        """log P of tokens lo + 1 .. hi: tokens lo .. hi - 1 re-run on sequence 1 over
+        sequence 0's cells, in windows that fit the free cells."""
         scratch = 1
-        self.ctx.kv_cache_seq_rm(scratch, -1, -1)
-        self.ctx.kv_cache_seq_cp(0, scratch, 0, lo)
+        room = min(ECHO_ROWS, self.ctx.n_ctx() - len(self.cached))
+        if room < 1:
+            raise ValueError("the prompt fills the context window")
         try:
-            for pos in range(lo, hi, ECHO_ROWS):
-                chunk = common[pos : min(hi, pos + ECHO_ROWS)]
+            for pos in range(lo, hi, room):
+                self.ctx.kv_cache_seq_rm(scratch, -1, -1)
+                self.ctx.kv_cache_seq_cp(0, scratch, 0, pos)
+                chunk = common[pos : min(hi, pos + room)]
                 rows = _log_softmax(self._decode([(t, pos + i, [scratch], True)
                                                   for i, t in enumerate(chunk)]))
                 for q, row in zip(range(pos, pos + len(chunk)), rows, strict=True):
