@@ -70,3 +70,17 @@ def test_the_dump_that_completes_the_task_is_rewarded_and_nothing_else_changes()
     assert texts[-1] == "DUMP" and len(rewards) == 5  # the expert's 5 steps, as before
     assert rewards == [0.0, 1.0, 0.0, 1.0, 1.0]  # two sweeps, then the completing DUMP
     assert COMPLETE in env.rewarded() and env.reward_version == "2"
+
+
+def test_the_expert_only_takes_legal_options():
+    env = make(seed=1)
+    first = min(env.units(), key=lambda c: env.world.position(c)[0])
+    env.step({"Alice": f"MOVE {first}"})  # Alice is there before Bob
+    joint = env.expert_joint()
+    assert joint["Alice"].text == "WAIT" and joint["Bob"].text == f"MOVE {first}"
+    while env.agents:
+        joint = env.expert_joint()
+        for agent, action in joint.items():
+            assert action.text in env.action_options(agent), (agent, action.text)
+        env.step(joint)
+    assert env.success() and env.steps_taken == 1 + 5  # her MOVE, then the expert's 5

@@ -355,7 +355,8 @@ class SweepFloorEnv(RocoEnv):
     # -- expert ----------------------------------------------------------------------------
 
     def expert_joint(self) -> dict[str, Action]:
-        """Both MOVE to the next target, Bob SWEEPs while Alice WAITs; one DUMP at the end."""
+        """Both MOVE to the next target (one already there WAITs: its MOVE would be the no-op),
+        Bob SWEEPs while Alice WAITs; one DUMP at the end."""
         joint = {a: self.wait_action(a) for a in self.possible_agents}
         at = self.state["at"]
         left = sorted((c for c in self.units() if self.where(c) == "table"),
@@ -364,7 +365,8 @@ class SweepFloorEnv(RocoEnv):
             joint["Bob"] = self.parse("Bob", f"SWEEP {at['Bob']}")
         elif left:
             for agent in self.possible_agents:
-                joint[agent] = self.parse(agent, f"MOVE {left[0]}")
+                if at[agent] != left[0]:
+                    joint[agent] = self.parse(agent, f"MOVE {left[0]}")
         elif self.world.held("Alice"):
             joint["Alice"] = self.parse("Alice", "DUMP")
         return joint
