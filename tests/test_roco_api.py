@@ -109,7 +109,7 @@ def test_features_have_a_fixed_size_per_task():
         assert env.observation_space("Chad" if task != "sweep" else "Alice").contains(
             env.features()
         )
-    assert sizes == {"sweep": (60,), "sandwich": (71,), "sort": (18,)}
+    assert sizes == {"sweep": (76,), "sandwich": (71,), "sort": (18,)}
 
 
 def test_filming_the_motion_does_not_change_the_simulation():

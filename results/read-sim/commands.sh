@@ -4,16 +4,14 @@
 # (collection and training are deterministic: the same commands give the same checkpoints).
 set -euo pipefail
 C=".venv/bin/coopbench critic"
-# Sweep Y2_G2: five collections merged (the first with the default --branch 0.3, the last two
-# with a counterfactual row at every step), behaviour-only prefix targets, 5-network ensemble
+# Sweep Y2_G2 (issue 24: retrained after the Sweep fix, features sweep-2, reward 2): two
+# collections merged (the second with a counterfactual row at every other step), behaviour-only
+# prefix targets, 5-network ensemble
 $C collect --env roco/sweep-y2g2-v0 --out data/sweep-s0.npz --expert-episodes 40 --reset-episodes 100 --seed 0
 $C collect --env roco/sweep-y2g2-v0 --out data/sweep-s1.npz --expert-episodes 30 --reset-episodes 100 --branch 0.5 --seed 1
-$C collect --env roco/sweep-y2g2-v0 --out data/sweep-s2.npz --expert-episodes 30 --reset-episodes 100 --branch 0.5 --seed 2
-$C collect --env roco/sweep-y2g2-v0 --out data/sweep-s4.npz --expert-episodes 40 --reset-episodes 80 --branch 1.0 --seed 4
-$C collect --env roco/sweep-y2g2-v0 --out data/sweep-s5.npz --expert-episodes 40 --reset-episodes 80 --branch 1.0 --seed 5
-$C train --data data/sweep-s0.npz --data data/sweep-s1.npz --data data/sweep-s2.npz \
-    --data data/sweep-s4.npz --data data/sweep-s5.npz --prefix-targets behaviour --ensemble 5 \
+$C train --data data/sweep-s0.npz --data data/sweep-s1.npz --prefix-targets behaviour --ensemble 5 \
     --max-seconds 600 --out coopbench/critics/pretrained/roco__sweep-y2g2-v0.pt
+$C eval --critic coopbench/critics/pretrained/roco__sweep-y2g2-v0.pt --states 100 --oracle --save-quality
 # Sandwich recipe 4
 $C collect --env roco/sandwich-recipe4-v0 --out data/sandwich4.npz --expert-episodes 20 --reset-episodes 30 --branch 0.3 --horizon-scale 1.5 --seed 3
 $C train --data data/sandwich4.npz --out coopbench/critics/pretrained/roco__sandwich-recipe4-v0.pt

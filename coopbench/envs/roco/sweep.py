@@ -5,6 +5,9 @@ dustpan lands just below it, the broom just above it), then Bob SWEEPs while Ali
 broom pushes the cube by contact into the dustpan, where it stays. DUMP (Alice) empties the
 dustpan into the trash_bin from anywhere. Only the yellow and green cubes count; the level name
 gives their numbers (Y2_G3: 2 yellow, 3 green) among 7 or 9 cubes.
+
+A MOVE to the cube a robot already stands at does nothing (the same step as WAIT), so it is not
+among the legal options; written out it still parses and runs as that no-op, as in RoCo.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ LEVELS = {  # level -> (yellow, green, distractor colours)
     "y3g3": (3, 3, ["blue", "pink", "red"]),
 }
 MAX_CUBES = 9
+COMPLETE = "all_targets_dumped"  # the rewarded unit of the final DUMP (RoCo's success reward)
 
 
 def level_cubes(level: str) -> list[str]:
@@ -61,6 +65,8 @@ class SweepFloorEnv(RocoEnv):
     """`roco/sweep-yNgM-v0`."""
 
     task = "sweep"
+    features_version = "sweep-2"  # per-cube "robot at this cube" flags
+    reward_version = "2"  # ReAd's +1 per target swept, and +1 when the task is complete
     levels = tuple(LEVELS)
     possible_agents = ["Alice", "Bob"]
     size = (128.0, 80.0)
@@ -110,10 +116,13 @@ class SweepFloorEnv(RocoEnv):
         return "table"
 
     def legal_indices(self, agent: str) -> list[int]:
+        """RoCo's rules, less the MOVE to the cube `agent` is at (a duplicate of WAIT that a
+        critic cannot tell from progress)."""
         legal = []
+        here = self.state["at"][agent]
         for i, text in enumerate(self.vocabulary(agent)):
             words = text.split()
-            if (words[0] == "MOVE" and self.where(words[1]) == "table") or (
+            if (words[0] == "MOVE" and self.where(words[1]) == "table" and words[1] != here) or (
                 words[0] == "SWEEP"
                 and self.where(words[1]) == "table"
                 and self.state["at"]["Alice"] == words[1]
@@ -264,28 +273,31 @@ class SweepFloorEnv(RocoEnv):
         }
 
     def rewarded(self) -> set[str]:
-        """ReAd's Sweep reward: +1 when a target cube is first swept into the dustpan.
+        """ReAd's Sweep reward, +1 when a target cube is first swept into the dustpan, and
+        RoCo's, +1 when the task is complete (the DUMP that puts the last target in the bin).
 
-        Success still needs every target in the bin; rewarding the sweep (not the DUMP) keeps
-        the scripted expert, which dumps once at the end, optimal for any discount.
+        Without the second term the DUMP that success needs earns nothing, and a critic
+        cannot ask for it. Dumping earlier earns nothing, so the scripted expert, which dumps
+        once at the end, stays optimal for any discount.
         """
-        return {c for c in self.units() if self.where(c) != "table"}
+        swept = {c for c in self.units() if self.where(c) != "table"}
+        return swept | {COMPLETE} if self.success() else swept
 
     def features(self) -> np.ndarray:
-        """Per cube slot (9): x, y, on table, in dustpan, in bin, is target; then robots."""
+        """Per cube slot (9): x, y, on table, in dustpan, in bin, is target, Alice at it, Bob
+        at it; then the tool points. One flag per cube and robot, not the cube's index: a
+        critic must see at a glance which cube both robots stand at (SWEEP it) or not."""
         values: list[float] = []
+        at = self.state["at"]
         for i in range(MAX_CUBES):
             if i < len(self.cubes):
                 c = self.cubes[i]
                 where = self.where(c)
                 values += [*self.norm(self.world.position(c)), float(where == "table"),
                            float(where == "dustpan"), float(where == "trash_bin"),
-                           float(is_target(c))]
+                           float(is_target(c)), float(at["Alice"] == c), float(at["Bob"] == c)]
             else:
-                values += [0.0] * 6
-        for agent in self.possible_agents:
-            at = self.state["at"][agent]
-            values.append((self.cubes.index(at) + 1) / MAX_CUBES if at else 0.0)
+                values += [0.0] * 8
         values += self.arm_features()
         return np.asarray(values, dtype=np.float32)
 
@@ -343,7 +355,8 @@ class SweepFloorEnv(RocoEnv):
     # -- expert ----------------------------------------------------------------------------
 
     def expert_joint(self) -> dict[str, Action]:
-        """Both MOVE to the next target, Bob SWEEPs while Alice WAITs; one DUMP at the end."""
+        """Both MOVE to the next target (one already there WAITs: its MOVE would be the no-op),
+        Bob SWEEPs while Alice WAITs; one DUMP at the end."""
         joint = {a: self.wait_action(a) for a in self.possible_agents}
         at = self.state["at"]
         left = sorted((c for c in self.units() if self.where(c) == "table"),
@@ -352,7 +365,8 @@ class SweepFloorEnv(RocoEnv):
             joint["Bob"] = self.parse("Bob", f"SWEEP {at['Bob']}")
         elif left:
             for agent in self.possible_agents:
-                joint[agent] = self.parse(agent, f"MOVE {left[0]}")
+                if at[agent] != left[0]:
+                    joint[agent] = self.parse(agent, f"MOVE {left[0]}")
         elif self.world.held("Alice"):
             joint["Alice"] = self.parse("Alice", "DUMP")
         return joint
