@@ -262,7 +262,7 @@ def test_the_planners_page_shows_each_planners_caps():
 
 def test_the_runner_page_names_every_rule_field():
     text = (DOCS / "runner.md").read_text()
-    section = text[text.index("### Cells and capabilities"):text.index("## The run directory")]
+    section = text[text.index("### Cells and capabilities"):text.index("### Critic data budgets")]
     rows = re.findall(r"^\| `(\w+)`[^|]* \| ([^|]+) \|", section, flags=re.M)
     assert {planner for planner, _ in rows} == set(PlannerCaps.model_fields) - {
         "uses_partial_obs"}  # the one planner field that skips nothing
