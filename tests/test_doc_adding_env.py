@@ -16,31 +16,14 @@ import json
 import os
 import re
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from docpages import code_blocks, only, run
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "adding-an-environment.md"
-
-
-def code_blocks(text: str) -> list[tuple[str, str]]:
-    """(language, code) of every fenced block of a Markdown page."""
-    return [(m[1], m[2]) for m in re.finditer(r"^```(\w*)\n(.*?)^```", text, re.S | re.M)]
-
-
-def only(blocks: list[tuple[str, str]], lang: str, marker: str) -> str:
-    found = [code for kind, code in blocks if kind == lang and marker in code]
-    assert len(found) == 1, f"expected one ```{lang} block with {marker!r} in {DOC.name}"
-    return found[0]
-
-
-def run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, f"{shlex.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    return done
 
 
 def episodes(run_dir: Path) -> list[dict]:
@@ -61,10 +44,10 @@ def test_the_pages_example_file_is_as_long_as_it_says(page):
 
 def test_the_walkthrough_builds_registers_checks_and_runs_the_plugin(page, tmp_path):
     blocks = code_blocks(page)
-    pyproject = only(blocks, "toml", '"coopbench.envs"')
-    register = only(blocks, "python", "def register_envs")
-    shell = only(blocks, "bash", "coopbench run")
-    check = only(blocks, "python", "check_env(")
+    pyproject = only(blocks, "toml", '"coopbench.envs"', DOC.name)
+    register = only(blocks, "python", "def register_envs", DOC.name)
+    shell = only(blocks, "bash", "coopbench run", DOC.name)
+    check = only(blocks, "python", "check_env(", DOC.name)
     env_file = ROOT / re.search(r"See `([^`]+\.py)` for all of it", page)[1]
 
     # 1-3: the package, as the page lays it out

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from docpages import code_blocks, only, run
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "adding-an-llm-backend.md"
@@ -45,24 +46,6 @@ print("ok")
 """
 
 
-def code_blocks(text: str) -> list[tuple[str, str]]:
-    """(language, code) of every fenced block of a Markdown page."""
-    return [(m[1], m[2]) for m in re.finditer(r"^```(\w*)\n(.*?)^```", text, re.S | re.M)]
-
-
-def only(blocks: list[tuple[str, str]], lang: str, marker: str) -> str:
-    found = [code for kind, code in blocks if kind == lang and marker in code]
-    assert len(found) == 1, f"expected one ```{lang} block with {marker!r} in {DOC.name}"
-    return found[0]
-
-
-def run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, f"{shlex.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    assert not done.stderr.strip(), f"{shlex.join(args)} said:\n{done.stderr}"
-    return done
-
-
 @pytest.fixture(scope="module")
 def page() -> str:
     return DOC.read_text(encoding="utf-8")
@@ -70,10 +53,10 @@ def page() -> str:
 
 def test_the_walkthrough_builds_lists_checks_and_runs_the_backend(page, tmp_path):
     blocks = code_blocks(page)
-    pyproject = only(blocks, "toml", '"coopbench.llms"')
-    entry_code = only(blocks, "python", "BackendEntry(")
-    backend_code = only(blocks, "python", "def generate(")
-    shell = only(blocks, "bash", "coopbench llm backends")
+    pyproject = only(blocks, "toml", '"coopbench.llms"', DOC.name)
+    entry_code = only(blocks, "python", "BackendEntry(", DOC.name)
+    backend_code = only(blocks, "python", "def generate(", DOC.name)
+    shell = only(blocks, "bash", "coopbench llm backends", DOC.name)
 
     # 1-3: the package, as the page lays it out
     name = re.search(r'^name = "([^"]+)"', pyproject, re.M)[1]  # (no tomllib on 3.10)
@@ -114,7 +97,7 @@ def test_the_walkthrough_builds_lists_checks_and_runs_the_backend(page, tmp_path
                            capture_output=True, timeout=240)
             continue
         assert words[0] == "coopbench", f"unexpected command in the page: {line}"
-        done = run([sys.executable, "-m", "coopbench", *words[1:]], work, env)
+        done = run([sys.executable, "-m", "coopbench", *words[1:]], work, env, quiet=True)
         command = " ".join(words[1:3])
         done_commands.add(command)
         if command == "llm backends":
@@ -140,4 +123,4 @@ def test_the_walkthrough_builds_lists_checks_and_runs_the_backend(page, tmp_path
     # the backend keeps the promises its entry makes
     spec = next(w for w in shell.split() if w.startswith(f"{scheme}:"))
     contract = CONTRACT.format(scheme=scheme, name=name, spec=spec)
-    assert run([sys.executable, "-c", contract], work, env).stdout.strip() == "ok"
+    assert run([sys.executable, "-c", contract], work, env, quiet=True).stdout.strip() == "ok"
