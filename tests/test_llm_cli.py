@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 from test_llm_remote import KEY, FakeServer
@@ -84,36 +81,3 @@ def test_cache_command_counts_entries_per_model(env, tmp_path):
     assert cli("cache", "--clear").returncode == 0
     assert "empty" in cli("cache").stdout
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_serve_runs_llama_cpp_server_for_the_embedded_model(env):
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "coopbench", "llm", "serve", "--port",
-                             str(port), "--n-ctx", "2048"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 180  # a deadline for start-up, not a speed assertion
-        while True:
-            assert proc.poll() is None, proc.communicate()[1][-2000:]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.3)
-        model = make(f"openai-compat:http://127.0.0.1:{port}/v1#"
-                     "qwen2.5-coder-0.5b-instruct-q4_k_m", cache=False,
-                     config=LLMConfig(timeout_s=120.0))
-        messages = [{"role": "system", "content": "Pick the joint action for two cooks."},
-                    {"role": "user", "content": "Alice is below the pot."}]
-        c = model.complete(messages, choices=ACTIONS)
-        assert c.text in ACTIONS  # llama.cpp's server applied our grammar
-        assert c.usage.tokens_in > 10 and c.model.startswith("qwen2.5-coder")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
