@@ -173,6 +173,11 @@ class FakeOpenAI(BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802 (http.server's name)
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if not self.path.endswith("/chat/completions"):  # chat only: the probe learns so
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         type(self).count += 1
         text = self.plans[len(json.dumps(body["messages"])) % len(self.plans)]
         reply = json.dumps({

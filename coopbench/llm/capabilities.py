@@ -12,8 +12,8 @@ Two capabilities matter to the planners:
   without either, scores are smoothed frequencies of sampled replies (`"sampled"`); the
   simulated model answers from its oracle (`"simulated"`).
 
-Backends declare theirs (`declared`); HTTP endpoints are probed once per run and the answer
-is cached beside the response cache (`coopbench.llm.probe`).
+Backends declare theirs (`declared`); HTTP endpoints are probed before a run's first episode
+unless remembered, and the answer is cached beside the response cache (`coopbench.llm.probe`).
 """
 
 from __future__ import annotations

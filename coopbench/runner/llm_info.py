@@ -1,10 +1,12 @@
 """Before a run's first episode: what each LLM can do, and how each cell will decode.
 
 Each model spec of the run is built once in the runner's process and asked for its
-capabilities with `refresh=True`: an HTTP endpoint is probed here, once per run, and the
-answer cached for the workers (`coopbench.llm.probe`). Each cell's decoding is resolved from
-them, so a cell asking for constrained decoding from an endpoint that cannot do it stops the
-run before anything is spent, with the reason in the manifest.
+capabilities: an HTTP endpoint is probed here unless the answer is remembered (24 h, beside
+the response cache; `coopbench llm check --refresh` probes again), and the workers read that
+answer. So a re-run answered wholly from the response cache reaches no endpoint at all.
+Each cell's decoding is resolved from them, so a cell asking for constrained decoding from an
+endpoint that cannot do it stops the run before anything is spent, with the reason in the
+manifest.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def preflight(tasks: Iterable[EpisodeTask]) -> dict[str, Any]:
     caps: dict[str, Capabilities] = {}
     for spec in dict.fromkeys(t.llm_spec for t in tasks):
         model = llm_layer.make(spec, cache=False)
-        caps[spec] = model.capabilities(refresh=True)
+        caps[spec] = model.capabilities()
         models[spec] = {"model_id": model.model_id, "simulated": model.simulated,
                         "capabilities": caps[spec].to_json()}
     decoding: dict[str, str] = {}
