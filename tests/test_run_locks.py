@@ -28,9 +28,16 @@ def coopbench(*args: str, **kw) -> subprocess.CompletedProcess:
                           text=True, timeout=300, **kw)
 
 
+def _default_sigint() -> None:
+    """A shell's background job inherits SIGINT ignored, and Python keeps it so: give the
+    child the default, as a terminal's Ctrl-C reaches it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "coopbench", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
 
 
 def wait_for_lines(path, n, proc):
