@@ -28,7 +28,6 @@ from coopbench.core.metrics import reported as reported_metrics
 from coopbench.core.types import EpisodeResult
 from coopbench.reporting import stats
 from coopbench.reporting.labels import (
-    CRITIC_MARK,
     IDENTICAL_MARK,
     SIM_NOTE,
     algorithm_label,
@@ -194,20 +193,22 @@ def aggregates(episodes: list[EpisodeResult]) -> tuple[list[dict], list[dict]]:
     """(per-algorithm IQM rows, probability-of-improvement rows)."""
     scores = _seed_scores(episodes)
     queries: dict[tuple[str, str], list[float]] = defaultdict(list)
+    parts: dict[str, tuple[str, str, str]] = {}  # a label's (llm, decoding, critic data)
     for e in episodes:
         if e.error is None:
             queries[(e.planner, model_of(e))].append(e.llm_queries)
+            parts[model_of(e)] = (e.llm, e.decoding, critic_data_of(e.cell))
     rows = []
     for algo in sorted(scores):
         per_task = [scores[algo][env] for env in sorted(scores[algo])]
         point, low, high = stats.stratified_bootstrap(
             per_task, reps=BOOTSTRAP_REPS, random_state=RANDOM_STATE
         )
-        model, marked, data = algo[1].partition(CRITIC_MARK)
+        llm, decoding, data = parts[algo[1]]
         rows.append({
-            "planner": algo[0], "llm": model.split(" [")[0],
-            **({"decoding": model.split(" [")[1].rstrip("]")} if " [" in model else {}),
-            **({"critic_data": data.removesuffix(">")} if marked else {}),
+            "planner": algo[0], "llm": llm,
+            **({"decoding": decoding} if decoding and llm not in ("", "none") else {}),
+            **({"critic_data": data} if data else {}),
             "algorithm": algorithm_label(*algo),
             "simulated": is_simulated(algo[1]), "tasks": len(per_task),
             "seeds": int(sum(len(t) for t in per_task)),
