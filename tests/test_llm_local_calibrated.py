@@ -3,8 +3,9 @@
 A calibrated decision is four scoring passes (state shown or blanked, options forwards or
 reversed); the blanked ones are the same at every step of a task and are answered from the
 backend's memory. These tests play real steps of the scored `llm-score` planner on the
-example env with the real Qwen2.5-Coder-0.5B and compare every pass with today's code path:
-the token tree on a fresh llama.cpp context (no prefix reuse, nothing remembered).
+example env with the real Qwen2.5-Coder-0.5B and compare every pass with one token-tree
+pass on a fresh llama.cpp context (no prefix reuse, nothing remembered), and with the tree
+as it was before its closing tokens stopped being decoded.
 
 The model is loaded here with llama.cpp's plain CPU kernels (no weight repacking): their
 results do not depend on how tokens are batched, so "the same scores" can be checked to
@@ -23,7 +24,7 @@ import pytest
 from coopbench import envs, planners
 from coopbench.llm import local, make
 from coopbench.llm.model_files import assemble
-from coopbench.llm.token_tree import TokenTreeScorer
+from coopbench.llm.token_tree import TokenTreeScorer, _log_softmax, _trie
 
 ENV = "meetgrid/meet-v0"
 
@@ -77,13 +78,29 @@ def recorded(model):
     return calls
 
 
-def todays_scores(llama, messages, candidates) -> np.ndarray:
-    """Today's code path: the token tree on a fresh context, nothing reused or remembered."""
+class EveryNodeScorer(TokenTreeScorer):
+    """The token tree as it was before issue 23: every node decoded, the childless closing
+    tokens included (they cost a third of the tree and feed no score)."""
+
+    def _score_chunk(self, n_prompt, first, candidates):
+        for s in range(1, len(candidates)):
+            self.ctx.kv_cache_seq_cp(0, s, -1, -1)
+        nodes = _trie(candidates)
+        rows = _log_softmax(self._decode([(n.token, n_prompt + n.depth, n.leaves,
+                                           bool(n.children)) for n in nodes]))
+        dists = dict(zip((id(n) for n in nodes if n.children), rows, strict=True))
+        out = [0.0] * len(candidates)
+        self._accumulate(nodes, first, dists, out)
+        return out
+
+
+def todays_scores(llama, messages, candidates, scorer_class=TokenTreeScorer) -> np.ndarray:
+    """One token-tree pass on a fresh context: nothing reused or remembered."""
     prompt_text, end = local._render_prompt(llama, tuple(dict(m) for m in messages))
     prompt = llama.tokenize(prompt_text.encode("utf-8"), add_bos=False, special=True)
     tokens = [[*llama.tokenize(c.encode("utf-8"), add_bos=False, special=False), end]
               for c in candidates]
-    scorer = TokenTreeScorer(llama)
+    scorer = scorer_class(llama)
     try:
         return np.asarray(scorer.score(prompt, tokens))
     finally:
@@ -123,6 +140,19 @@ def test_calibrated_steps_score_as_today_and_reuse_the_blanked_passes(meetgrid, 
         today = todays_scores(plain_llama, messages, candidates)
         assert np.allclose(out.logprobs, today, rtol=0, atol=1e-4), (
             np.abs(np.asarray(out.logprobs) - today).max())
+
+
+def test_skipping_the_closing_tokens_moves_scores_only_by_llama_cpps_layout_noise(
+        meetgrid, model, plain_llama):
+    """Not decoding the childless closing tokens changes the batch layout, and llama.cpp's
+    numbers move with the layout (reordering the candidates moves them as much: see the
+    next test); the choice a planner makes must not move."""
+    calls = recorded(model)
+    play_steps(model, 2)
+    for messages, candidates, out in calls:
+        before = todays_scores(plain_llama, messages, candidates, EveryNodeScorer)
+        assert np.abs(np.asarray(out.logprobs) - before).max() < 0.15
+        assert int(np.argmax(out.logprobs)) == int(np.argmax(before))
 
 
 def test_a_remembered_pass_needs_the_exact_prompt_and_candidates(model):

@@ -106,7 +106,10 @@ def blanked(messages: list[dict[str, str]], task: int = 0) -> list[dict[str, str
 
 def scoring(model, calls: int, offset: int, task: int = 0) -> dict[str, float]:
     """Seconds per decision: generation, one scoring pass, a calibrated (4-pass) decision."""
-    model.score(stable(offset), CHOICES)  # warm-up of the scoring context, not timed
+    # warm-ups, not timed: the scoring contexts, and the generation context's prompt prefix
+    # (otherwise the first generation re-evaluates the whole prompt and flatters the ratio)
+    model.score(stable(offset), CHOICES)
+    model.complete(stable(offset), choices=CHOICES, temperature=0.0)
     out = {"generate": 0.0, "score": 0.0, "calibrated": 0.0, "agree": 0}
     firsts = []
     for i in range(offset + 1, offset + 1 + calls):

@@ -7,7 +7,9 @@ so they are laid out as a trie and the whole trie is evaluated in one batch afte
 prompt: each candidate is a llama.cpp sequence, the prompt's KV cells belong to all of them,
 and a trie node's token belongs to the sequences of the candidates below it. A token attends
 through its first sequence id, which every ancestor shares and no sibling branch has, so
-each candidate sees exactly the prompt and its own prefix.
+each candidate sees exactly the prompt and its own prefix. A node without children (a
+candidate's closing token) is never decoded: its log-probability comes from its parent's
+row, and nothing attends to it, so decoding it would only cost time (a third of the tree).
 
 This runs on a second llama.cpp context over the same weights (several sequences, one
 unified KV buffer); it keeps its own prompt prefix between calls, so a scoring pass
@@ -51,6 +53,11 @@ def _trie(sequences: list[list[int]]) -> list[_Node]:
         order.append(node)
         stack.extend(reversed(node.children.values()))
     return order
+
+
+def _inner(nodes: list[_Node]) -> list[_Node]:
+    """The nodes that have children, in pre-order: the only ones a decode needs."""
+    return [n for n in nodes if n.children]
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -156,15 +163,14 @@ class TokenTreeScorer:
         for s in range(1, len(candidates)):  # the prompt's cells join every sequence
             self.ctx.kv_cache_seq_cp(0, s, -1, -1)
         nodes = _trie(candidates)
+        inner = _inner(nodes)
         dists: dict[int, np.ndarray] = {}  # id(node) -> next-token log-probs after it
         try:
-            for start in range(0, len(nodes), self.n_batch):
-                part = nodes[start : start + self.n_batch]
-                entries = [(n.token, n_prompt + n.depth, n.leaves, bool(n.children))
-                           for n in part]
-                rows = _log_softmax(self._decode(entries)) if any(e[3] for e in entries) \
-                    else np.empty((0, self.n_vocab))
-                for node, row in zip((n for n in part if n.children), rows, strict=True):
+            for start in range(0, len(inner), self.n_batch):
+                part = inner[start : start + self.n_batch]
+                rows = _log_softmax(self._decode(
+                    [(n.token, n_prompt + n.depth, n.leaves, True) for n in part]))
+                for node, row in zip(part, rows, strict=True):
                     dists[id(node)] = row
         finally:
             for s in range(1, len(candidates)):
@@ -283,7 +289,7 @@ class TokenTreeScorer:
     def _echo_tree(self, n_prefix: int, after: np.ndarray | None,
                    tails: list[list[int]]) -> list[list[float | None]]:
         """Per-token log-probs of each tail after the prefix held by sequence 0, in the
-        batches `_score_chunk` uses (logits for the nodes that have children)."""
+        batches `_score_chunk` uses (the nodes that have children, each with logits)."""
         nodes = _trie(tails)
         if n_prefix + len(nodes) > self.ctx.n_ctx():
             raise ValueError("the prompts' differing tails exceed the context window")
@@ -293,15 +299,13 @@ class TokenTreeScorer:
         for node in nodes:
             if node.depth == 0:
                 node_lp[id(node)] = None if after is None else float(after[node.token])
+        inner = _inner(nodes)
         try:
-            for start in range(0, len(nodes), self.n_batch):
-                part = nodes[start : start + self.n_batch]
-                entries = [(nd.token, n_prefix + nd.depth, nd.leaves, bool(nd.children))
-                           for nd in part]
-                parents = [nd for nd in part if nd.children]
-                self._submit(entries)
-                for lo in range(0, len(parents), ECHO_ROWS):  # logits rows, a few at a time
-                    some = parents[lo : lo + ECHO_ROWS]
+            for start in range(0, len(inner), self.n_batch):
+                part = inner[start : start + self.n_batch]
+                self._submit([(nd.token, n_prefix + nd.depth, nd.leaves, True) for nd in part])
+                for lo in range(0, len(part), ECHO_ROWS):  # logits rows, a few at a time
+                    some = part[lo : lo + ECHO_ROWS]
                     for nd, row in zip(some, _log_softmax(self._rows(lo, len(some))),
                                        strict=True):
                         for child in nd.children.values():
