@@ -36,7 +36,8 @@ def test_a_matrix_builds_each_episode_task_s_planner_once(tmp_path, monkeypatch)
     episodes, _ = RunStore(tmp_path / "run").read_episodes()
     assert len(episodes) == 4 and all(e.error is None for e in episodes)
     # the ReAd planner's critic request is read from the planner its first episode plays
-    # with, not from one built only to ask
+    # with, not from one built only to ask (serial, the default executor: a process or Ray
+    # worker builds its own, since a task carries no planner across processes)
     assert len(built) == len(episodes)
     assert sorted(Counter(built).values()) == [2, 2]  # each planner: one per seed
 
