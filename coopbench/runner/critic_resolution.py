@@ -24,18 +24,19 @@ from typing import Any
 from coopbench import envs, planners
 from coopbench.core.errors import CoopbenchError
 from coopbench.core.types import CriticRequest
-from coopbench.runner.single import EpisodeTask
+from coopbench.runner.single import EpisodeTask, planner_for
 
 GroupKey = tuple[str, str, CriticRequest, str]  # env, kwargs JSON, request, budget label
 
 
 def request_of(task: EpisodeTask, strict: bool = False) -> CriticRequest | None:
-    """The critic the task's planner asks for (`strict` forces the quality floors). A planner
-    registered without `needs_critic` asks for none (check_planner holds it to that), so it is
-    not built here: only the episode builds it."""
+    """The critic the task's planner asks for (`strict` forces the quality floors). The
+    planner asked is the task's own (`planner_for`): it stays on the task, and its episode
+    plays with it when it runs in this process. A planner registered without `needs_critic`
+    asks for none (check_planner holds it to that), so it is not built here."""
     if not planners.registry.spec(task.planner_id).caps.needs_critic:
         return None
-    request = planners.make(task.planner_id, **(task.planner_kwargs or {})).critic_request()
+    request = planner_for(task).critic_request()
     if request is not None and strict:
         request = dataclasses.replace(request, strict=True)
     return request
@@ -125,7 +126,7 @@ def prepare_critics(
 ) -> list[dict[str, Any]]:
     """Resolve the tasks' critics, point each task at its checkpoint, return the records."""
     groups: dict[GroupKey, list[EpisodeTask]] = {}
-    requests: dict[tuple[str, str], CriticRequest | None] = {}  # one planner built per cell
+    requests: dict[tuple[str, str], CriticRequest | None] = {}  # asked of its first task
     for task in tasks:
         cell = (task.planner_id, json.dumps(task.planner_kwargs or {}, sort_keys=True,
                                             default=str))

@@ -1,14 +1,15 @@
 """One episode on the runner side: its task, and the one place it is assembled and played.
 
 `coopbench run`, `matrix` and `play` all build an episode through `assemble`: the env, the
-planner (built once), the LLM through `build_llm` and the critic loaded from the checkpoint
-the runner resolved (`runner.critic_resolution`).
+planner through `planner_for` (built once per task: the one the runner asked for its critic
+request is the one the episode plays with), the LLM through `build_llm` and the critic loaded
+from the checkpoint the runner resolved (`runner.critic_resolution`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,12 @@ class EpisodeTask:
     critic_checkpoint: str | None = None  # set by runner.critic_resolution for the task
     decoding: str = "auto"  # the spec's decoding for this cell (planner kwargs carry it)
     critic_data: str = ""  # the cell's critic data budget (critics/budget.py label), if any
+    # built ahead of the episode by `planner_for` (the runner reads its critic request), then
+    # taken by `assemble`; never pickled: a task run in another process builds its own there
+    planner: Planner | None = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "planner": None}
 
     @property
     def cell(self) -> str:
@@ -86,6 +93,14 @@ def llm_for(task: EpisodeTask, call_log: Path | None, cache: bool = True) -> Any
     if not planners.registry.spec(task.planner_id).caps.needs_llm:
         return None
     return build_llm(task.llm_spec, call_log, cache)
+
+
+def planner_for(task: EpisodeTask) -> Planner:
+    """The task's planner, built once and kept on the task until its episode takes it, so
+    asking it for its critic request before the run builds no second one."""
+    if task.planner is None:
+        task.planner = planners.make(task.planner_id, **(task.planner_kwargs or {}))
+    return task.planner
 
 
 _CRITICS: dict[tuple[str, str, str], Any] = {}  # checkpoints loaded once per process
@@ -140,13 +155,14 @@ class Episode:
 def assemble(task: EpisodeTask, llm: Any = None, *, call_log: Path | None = None,
              **env_options: Any) -> Episode:
     """The one place an episode is put together (`run`, `matrix` and `play` all come here):
-    the env, the planner built once, its LLM (`llm`, else `llm_for`) and its critic.
+    the env, the task's planner (`planner_for`; the episode takes it, so a task assembled
+    again gets a fresh one), its LLM (`llm`, else `llm_for`) and its critic.
     `env_options` are the command's own env settings (`play`'s render mode)."""
     env = envs.make(task.env_id, **(task.env_kwargs or {}), **env_options)
     try:
         if task.max_steps is not None:
             env.max_steps = task.max_steps
-        planner = planners.make(task.planner_id, **(task.planner_kwargs or {}))
+        planner, task.planner = planner_for(task), None
         if llm is None:
             llm = llm_for(task, call_log)
         return Episode(task, env, planner, llm, critic_for(task, env, planner))
