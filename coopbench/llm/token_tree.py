@@ -24,6 +24,13 @@ from typing import Any
 
 import numpy as np
 
+# A prompt goes in as batches of ALIGN tokens at fixed positions (0-31, 32-63, ...), and a
+# cached prefix is cut back to a multiple of ALIGN before its tail is re-evaluated: llama.cpp's
+# numbers for a token depend on the batch it is computed in (with the repacked kernels, by
+# up to 0.25 nats), so a pass that resumed wherever the context's cache ended scored with the
+# call history. With fixed batches every pass over a prompt computes each token in the same
+# batch, whatever came before, for at most ALIGN - 1 re-evaluated tokens.
+ALIGN = 32
 MAX_SEQUENCES = 64  # candidates per batch (llama.cpp allows up to 256); more are chunked
 ECHO_ROWS = 32  # tokens per decode when every one needs logits: 32 x n_vocab floats (19 MB)
 
@@ -128,12 +135,12 @@ class TokenTreeScorer:
 
     def _prompt(self, prompt: list[int]) -> np.ndarray:
         """Next-token log-probs after the prompt, evaluating only what sequence 0 lacks."""
-        shared = min(self.shared_prefix(prompt), len(prompt) - 1)  # the last token is re-run
+        shared = _aligned(min(self.shared_prefix(prompt), len(prompt) - 1))
         self.ctx.kv_cache_seq_rm(0, shared, -1)
         self.cached = self.cached[:shared]
         last = np.empty(0)
-        for start in range(shared, len(prompt), self.n_batch):
-            chunk = prompt[start : start + self.n_batch]
+        for start in range(shared, len(prompt), ALIGN):
+            chunk = prompt[start : start + ALIGN]
             end = start + len(chunk) == len(prompt)
             entries = [(t, start + i, [0], end and i == len(chunk) - 1)
                        for i, t in enumerate(chunk)]
@@ -248,13 +255,13 @@ class TokenTreeScorer:
         if last_row < max(known - 1, 0):
             return out, None  # every log-probability is remembered and nothing follows
         if known == n and self.known_after is not None and self.shared_prefix(common) == n:
-            return out, self.known_after  # no token re-run: that would shift its numbers
-        start = min(self.shared_prefix(common), n - 1 if need_after else n)
+            return out, self.known_after  # nothing new to evaluate
+        start = _aligned(min(self.shared_prefix(common), n - 1 if need_after else n))
         self.ctx.kv_cache_seq_rm(0, start, -1)
         self.cached = self.cached[:start]
         after = None
-        for pos in range(start, n, self.n_batch):
-            chunk = common[pos : pos + self.n_batch]
+        for pos in range(start, n, ALIGN):
+            chunk = common[pos : pos + ALIGN]
             last = need_after and pos + len(chunk) == n
             rows = self._decode([(t, pos + i, [0], last and i == len(chunk) - 1)
                                  for i, t in enumerate(chunk)])
@@ -262,7 +269,7 @@ class TokenTreeScorer:
             if last:
                 after = _log_softmax(rows)[0]
         if max(known - 1, 0) < n - 1:
-            self._echo_scratch(common, max(known - 1, 0), n - 1, out)
+            self._echo_scratch(common, _aligned(max(known - 1, 0)), n - 1, out)
         self.known, self.known_logprobs, self.known_after = list(common), out, after
         return out, after
 
@@ -322,6 +329,11 @@ class TokenTreeScorer:
             for leaf in node.ends:
                 out[leaf] = [node_lp[id(x)] for x in path]
         return out
+
+
+def _aligned(position: int) -> int:
+    """`position` cut back to a multiple of ALIGN (see ALIGN)."""
+    return position // ALIGN * ALIGN
 
 
 def _shared(a: list[int], b: list[int]) -> int:
