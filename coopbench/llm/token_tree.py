@@ -135,20 +135,24 @@ class TokenTreeScorer:
 
     def _prompt(self, prompt: list[int]) -> np.ndarray:
         """Next-token log-probs after the prompt, evaluating only what sequence 0 lacks."""
-        shared = _aligned(min(self.shared_prefix(prompt), len(prompt) - 1))
-        self.ctx.kv_cache_seq_rm(0, shared, -1)
-        self.cached = self.cached[:shared]
-        last = np.empty(0)
-        for start in range(shared, len(prompt), ALIGN):
-            chunk = prompt[start : start + ALIGN]
-            end = start + len(chunk) == len(prompt)
-            entries = [(t, start + i, [0], end and i == len(chunk) - 1)
-                       for i, t in enumerate(chunk)]
-            rows = self._decode(entries)
+        start = min(self.shared_prefix(prompt), len(prompt) - 1)
+        return _log_softmax(self._feed(prompt, start, want_last=True))[0]
+
+    def _feed(self, tokens: list[int], start: int, want_last: bool) -> np.ndarray:
+        """Evaluate `tokens` on sequence 0 from `start` (cut back to a multiple of ALIGN) in
+        ALIGN-token batches at fixed positions, so every pass computes a token in the same
+        batch; the last token's logits row if `want_last` (else no rows)."""
+        start = _aligned(start)
+        self.ctx.kv_cache_seq_rm(0, start, -1)
+        self.cached = self.cached[:start]
+        rows = np.empty((0, self.n_vocab))
+        for pos in range(start, len(tokens), ALIGN):
+            chunk = tokens[pos : pos + ALIGN]
+            last = want_last and pos + len(chunk) == len(tokens)
+            rows = self._decode([(t, pos + i, [0], last and i == len(chunk) - 1)
+                                 for i, t in enumerate(chunk)])
             self.cached += chunk
-            if end:
-                last = rows[0]
-        return _log_softmax(last[None, :])[0]
+        return rows
 
     # -- scoring --------------------------------------------------------------------------
 
@@ -256,18 +260,9 @@ class TokenTreeScorer:
             return out, None  # every log-probability is remembered and nothing follows
         if known == n and self.known_after is not None and self.shared_prefix(common) == n:
             return out, self.known_after  # nothing new to evaluate
-        start = _aligned(min(self.shared_prefix(common), n - 1 if need_after else n))
-        self.ctx.kv_cache_seq_rm(0, start, -1)
-        self.cached = self.cached[:start]
-        after = None
-        for pos in range(start, n, ALIGN):
-            chunk = common[pos : pos + ALIGN]
-            last = need_after and pos + len(chunk) == n
-            rows = self._decode([(t, pos + i, [0], last and i == len(chunk) - 1)
-                                 for i, t in enumerate(chunk)])
-            self.cached += chunk
-            if last:
-                after = _log_softmax(rows)[0]
+        rows = self._feed(common, min(self.shared_prefix(common),
+                                      n - 1 if need_after else n), need_after)
+        after = _log_softmax(rows)[0] if need_after else None
         if max(known - 1, 0) < n - 1:
             self._echo_scratch(common, _aligned(max(known - 1, 0)), n - 1, out)
         self.known, self.known_logprobs, self.known_after = list(common), out, after
