@@ -152,3 +152,39 @@ def test_scoring_between_generations_leaves_generation_unchanged():
     first = model.complete(_msgs("Both cooks stand by the onions."), choices=ACTIONS).text
     model.score(CAPITAL, ["Paris", "Lyon"])
     assert model.complete(_msgs("Both cooks stand by the onions."), choices=ACTIONS).text == first
+
+
+def test_threads_follow_the_cores_other_processes_use_now(monkeypatch):
+    """An idle 2-core machine gets both cores even when this process itself is busy (the
+    1-minute load average counted this process and the install before it: one thread)."""
+    from coopbench.llm import local
+
+    assert [local.threads_for(2, busy) for busy in (0.0, 0.4, 1.2, 5.0)] == [2, 2, 1, 1]
+    assert local.threads_for(list(range(32)), 0.0) == 8
+    # /proc/stat's busy seconds rose by 0.6 over 0.3 s, all of it this process's own time
+    readings = iter([100.0, 100.6])
+    clock = iter([5.0, 5.6])
+    monkeypatch.setattr(local, "_busy_seconds", lambda cpus: next(readings))
+    monkeypatch.setattr(local.time, "process_time", lambda: next(clock))
+    monkeypatch.setattr(local.time, "sleep", lambda s: None)
+    monotonic = iter([0.0, 0.3])
+    monkeypatch.setattr(local.time, "monotonic", lambda: next(monotonic))
+    monkeypatch.setattr(local, "_usable_cpus", lambda: [0, 1])
+    assert local.default_threads() == 2
+
+
+def test_threads_fall_back_to_the_load_average_without_proc(monkeypatch):
+    from coopbench.llm import local
+
+    monkeypatch.setattr(local, "_busy_seconds", lambda cpus: None)
+    monkeypatch.setattr(local, "_usable_cpus", lambda: [0, 1])
+    monkeypatch.setattr(local.os, "getloadavg", lambda: (1.7, 1.0, 1.0))
+    assert local.default_threads() == 1
+
+
+def test_busy_seconds_reads_only_this_process_cores():
+    from coopbench.llm import local
+
+    everything = local._busy_seconds(local._usable_cpus())
+    assert everything is None or everything > 0
+    assert local._busy_seconds([]) in (None, 0.0)

@@ -14,6 +14,7 @@ import contextlib
 import itertools
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,21 +85,68 @@ def load_llama(path: Path, n_ctx: int | None = None) -> tuple[Any, threading.Loc
 
 
 def default_threads() -> int:
-    """CPU threads for llama.cpp: the cores not already busy (1-minute load), 1 to 8.
+    """CPU threads for llama.cpp: the cores other processes are not using now, 1 to 8.
 
     llama.cpp's threads wait for each other at every layer; on an oversubscribed machine
     two threads ran 5-10x slower than one (measured on 2 cores at load 3-5), so a busy
-    machine gets fewer threads. `COOPBENCH_LOCAL_THREADS` overrides.
+    machine gets fewer threads. What is busy is sampled now, not read from the 1-minute
+    load average: that average still holds the install that ran just before `make demo`
+    and this process's own start-up, and it made an idle 2-core machine run on one thread
+    (prompt evaluation 108 instead of 220 tokens/s). `COOPBENCH_LOCAL_THREADS` overrides.
     """
+    cpus = _usable_cpus()
+    busy = _busy_elsewhere(cpus)
+    if busy is None:
+        try:
+            busy = os.getloadavg()[0]
+        except OSError:
+            busy = 0.0
+    return threads_for(cpus, busy)
+
+
+def threads_for(cpus: Sequence[int] | int, busy_elsewhere: float) -> int:
+    """The thread count for `cpus` usable cores of which `busy_elsewhere` are taken."""
+    count = cpus if isinstance(cpus, int) else len(cpus)
+    return max(1, min(8, count, round(count - busy_elsewhere)))
+
+
+def _usable_cpus() -> list[int]:
     try:
-        cpus = len(os.sched_getaffinity(0))
+        return sorted(os.sched_getaffinity(0))
     except AttributeError:
-        cpus = os.cpu_count() or 1
+        return list(range(os.cpu_count() or 1))
+
+
+def _busy_elsewhere(cpus: Sequence[int], window_s: float = 0.3) -> float | None:
+    """Cores kept busy by other processes over a short window: the busy time /proc/stat
+    counts on this process's cores minus this process's own CPU time. None without /proc."""
+    first = _busy_seconds(cpus)
+    if first is None:
+        return None
+    own, start = time.process_time(), time.monotonic()
+    time.sleep(window_s)
+    second = _busy_seconds(cpus)
+    if second is None:
+        return None
+    elapsed = time.monotonic() - start
+    return max(0.0, (second - first - (time.process_time() - own)) / elapsed)
+
+
+def _busy_seconds(cpus: Sequence[int]) -> float | None:
+    """Seconds the given cores have spent busy since boot, from /proc/stat."""
+    wanted = {f"cpu{n}" for n in cpus}
     try:
-        busy = os.getloadavg()[0]
-    except OSError:
-        busy = 0.0
-    return max(1, min(8, cpus, round(cpus - busy)))
+        lines = Path("/proc/stat").read_text().splitlines()
+        ticks = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return None
+    busy = 0
+    for line in lines:
+        name, *fields = line.split()
+        if name in wanted:  # user nice system idle iowait irq softirq steal ...
+            values = [int(f) for f in fields[:8]]
+            busy += sum(values) - values[3] - values[4]
+    return busy / ticks
 
 
 def _forget_after_fork() -> None:
@@ -234,7 +282,8 @@ class LocalBackend:
                 raise CoopbenchError(f"{self.name}: {str(exc).splitlines()[0]} "
                                      f"(set {N_CTX_ENV} for a larger context)") from None
             after = perf_counters(llama)
-        extra: dict[str, Any] = {"finish_reason": out["choices"][0].get("finish_reason")}
+        extra: dict[str, Any] = {"finish_reason": out["choices"][0].get("finish_reason"),
+                                 "threads": _threads_of(llama)}
         if before and after:  # what llama.cpp really evaluated: the prefix reuse made visible
             extra.update({k: round(after[k] - before[k], 3) for k in after})
         return out, extra
@@ -307,6 +356,7 @@ class LocalBackend:
                                  "context)") from None
         after = perf_counters(scorer)
         extra["decodes"] = scorer.decodes - decodes
+        extra["threads"] = _threads_of(llama)
         if before and after:
             extra.update({k: round(after[k] - before[k], 3) for k in after})
         return logprobs
@@ -409,6 +459,14 @@ def _render_prompt(llama: Any, messages: tuple[dict[str, str], ...]) -> tuple[st
     end = llama.tokenize(b"<|im_end|>", add_bos=False, special=True)
     end_token = end[0] if "<|im_end|>" in template and len(end) == 1 else eos
     return rendered.prompt, end_token
+
+
+def _threads_of(llama: Any) -> int | None:
+    """The threads llama.cpp evaluates prompts with, recorded per call: speed depends on it."""
+    try:
+        return int(llama.context_params.n_threads_batch)
+    except AttributeError:
+        return None
 
 
 def perf_counters(llama: Any) -> dict[str, float] | None:
