@@ -188,3 +188,26 @@ def test_busy_seconds_reads_only_this_process_cores():
     everything = local._busy_seconds(local._usable_cpus())
     assert everything is None or everything > 0
     assert local._busy_seconds([]) in (None, 0.0)
+
+
+def _pool_share() -> int:
+    from coopbench.llm import local
+
+    return local._pool_size
+
+
+def test_pool_workers_share_the_free_cores():
+    """Two pool workers loading their models together each get half of an idle 2-core host,
+    not both cores each (they would each see the other's cores idle)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from coopbench.llm import local
+    from coopbench.runner.executors import _worker_init
+
+    assert [local.threads_for(2, 0.0, sharers) for sharers in (1, 2, 4)] == [2, 1, 1]
+    assert local.threads_for(16, 0.0, 2) == 8
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork"),
+                             initializer=_worker_init, initargs=(2,)) as pool:
+        assert pool.submit(_pool_share).result() == 2
+    assert local._pool_size == 1  # the matrix process itself keeps all its cores

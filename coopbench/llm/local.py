@@ -101,13 +101,24 @@ def default_threads() -> int:
             busy = os.getloadavg()[0]
         except OSError:
             busy = 0.0
-    return threads_for(cpus, busy)
+    return threads_for(cpus, busy, _pool_size)
 
 
-def threads_for(cpus: Sequence[int] | int, busy_elsewhere: float) -> int:
-    """The thread count for `cpus` usable cores of which `busy_elsewhere` are taken."""
+_pool_size = 1  # processes of one pool that load a model at once (`share_cores_with`)
+
+
+def share_cores_with(processes: int) -> None:
+    """This process is one of `processes` pool workers: its model gets its share of the free
+    cores. Workers load their models together, so each would see the others' cores idle."""
+    global _pool_size
+    _pool_size = max(1, processes)
+
+
+def threads_for(cpus: Sequence[int] | int, busy_elsewhere: float, sharers: int = 1) -> int:
+    """The thread count for `cpus` usable cores of which `busy_elsewhere` are taken, shared by
+    `sharers` processes."""
     count = cpus if isinstance(cpus, int) else len(cpus)
-    return max(1, min(8, count, round(count - busy_elsewhere)))
+    return max(1, min(8, count, round((count - busy_elsewhere) / max(1, sharers))))
 
 
 def _usable_cpus() -> list[int]:

@@ -152,9 +152,14 @@ class SerialExecutor:
         self._queue.clear()
 
 
-def _worker_init() -> None:
+def _worker_init(workers: int = 1) -> None:
     """Ctrl-C reaches the whole process group: only the matrix process handles it. A worker
-    whose matrix process died (SIGKILL) exits within a second instead of lingering."""
+    whose matrix process died (SIGKILL) exits within a second instead of lingering. An
+    embedded model loaded here gets its share of the cores (the pool's workers load theirs
+    together)."""
+    from coopbench.llm.local import share_cores_with
+
+    share_cores_with(workers)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the CLI's: `close()` terminates us
     parent = os.getppid()
@@ -180,7 +185,7 @@ class ProcessExecutor:
         self._futures: dict[Future, EpisodeTask] = {}
         self._pool = ProcessPoolExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context("fork"),
-            initializer=_worker_init,
+            initializer=_worker_init, initargs=(workers,),
         )
         self._pool.submit(_ready).result()  # fork every worker now, before any display thread
 
