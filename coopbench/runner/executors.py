@@ -188,6 +188,9 @@ class ProcessExecutor:
             initializer=_worker_init, initargs=(workers,),
         )
         self._pool.submit(_ready).result()  # fork every worker now, before any display thread
+        # the pool's own table of workers can be emptied by its manager thread while one of
+        # them is still alive; `close` stops the workers from this list instead
+        self._workers = list((getattr(self._pool, "_processes", None) or {}).values())
 
     def submit(self, task: EpisodeTask, allowance: Budget | None) -> None:
         self._futures[self._pool.submit(execute, task, allowance, self.ctx)] = task
@@ -208,13 +211,19 @@ class ProcessExecutor:
         if not self._futures:  # nothing in flight: a normal end
             self._pool.shutdown(wait=True)
             return
-        # stop the episodes still in flight (the executor has no public terminate)
-        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        # stop the episodes still in flight (the executor has no public terminate). A worker
+        # stopped while it held the result queue's lock leaves that lock taken: a sibling
+        # then blocks forever sending its result, and the pool's manager thread (joined at
+        # interpreter exit) with it. So every worker is stopped, and killed if it lingers.
         self._pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
+        for process in self._workers:
             if process.is_alive():
                 process.terminate()
+        for process in self._workers:
             process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=10)
         self._futures.clear()
 
 
