@@ -160,7 +160,7 @@ def test_threads_follow_the_cores_other_processes_use_now(monkeypatch):
     from coopbench.llm import local
 
     assert [local.threads_for(2, busy) for busy in (0.0, 0.4, 1.2, 5.0)] == [2, 2, 1, 1]
-    assert local.threads_for(list(range(32)), 0.0) == 8
+    assert local.threads_for(32, 0.0) == 8
     # /proc/stat's busy seconds rose by 0.6 over 0.3 s, all of it this process's own time
     readings = iter([100.0, 100.6])
     clock = iter([5.0, 5.6])

@@ -101,7 +101,7 @@ def default_threads() -> int:
             busy = os.getloadavg()[0]
         except OSError:
             busy = 0.0
-    return threads_for(cpus, busy, _pool_size)
+    return threads_for(len(cpus), busy, _pool_size)
 
 
 _pool_size = 1  # processes of one pool that load a model at once (`share_cores_with`)
@@ -114,11 +114,10 @@ def share_cores_with(processes: int) -> None:
     _pool_size = max(1, processes)
 
 
-def threads_for(cpus: Sequence[int] | int, busy_elsewhere: float, sharers: int = 1) -> int:
+def threads_for(cpus: int, busy_elsewhere: float, sharers: int = 1) -> int:
     """The thread count for `cpus` usable cores of which `busy_elsewhere` are taken, shared by
     `sharers` processes."""
-    count = cpus if isinstance(cpus, int) else len(cpus)
-    return max(1, min(8, count, round((count - busy_elsewhere) / max(1, sharers))))
+    return max(1, min(8, cpus, round((cpus - busy_elsewhere) / max(1, sharers))))
 
 
 def _usable_cpus() -> list[int]:
