@@ -123,6 +123,35 @@ def test_data_sources_parse_to_canonical_labels(meetgrid):
     assert DataSource.parse("planner:critic-greedy-v0").llm == ""
 
 
+def test_a_budgets_discount_is_in_its_label_key_and_targets_only_when_not_the_default(meetgrid):
+    plain, discounted = DataSource.parse("expert+reset"), DataSource.parse("expert+reset",
+                                                                           gamma=0.8)
+    assert DataBudget(plain, 500).label == "expert+reset,n=500"  # old cell keys unchanged
+    assert "gamma" not in plain.to_json()  # and so are old cache keys
+    budget = DataBudget(discounted, 500)
+    assert budget.label == "expert+reset,gamma=0.8,n=500"
+    assert DataBudget.from_label(budget.label) == budget
+    planned = DataBudget(DataSource.parse(f"planner:central-v0@{SIM}", 0.2, 0.9), 30)
+    assert planned.label.endswith(",eps=0.2,gamma=0.9,n=30")
+    assert DataBudget.from_label(planned.label) == planned
+    plan = expand(spec(critic_data=[{"source": "expert+reset", "gamma": 0.8,
+                                     "transitions": [30]}]))
+    assert {c.critic_data for c in plan.cells} == {"", "expert+reset,gamma=0.8,n=30"}
+
+
+def test_a_budgets_discount_reaches_its_monte_carlo_targets(meetgrid):
+    from coopbench.critics.budget import collect_stream
+    from coopbench.envs import make
+
+    env = make(ENV)
+    env.reset(seed=0)
+    try:
+        stream = collect_stream(env, DataSource.parse("expert", gamma=0.5), 20)
+    finally:
+        env.close()
+    assert stream.meta["gamma"] == 0.5
+
+
 SPEC = f"""
 name: budget
 envs: [{ENV}]
@@ -171,6 +200,7 @@ def test_an_explicit_critic_keeps_a_planner_off_the_axis(meetgrid):
     ({"source": "expert", "epsilon": 0.2, "transitions": [30]}, "planner:<id>@<llm> source"),
     ({"source": "planner:nosuch-v0@sim:expert", "transitions": [30]}, "nosuch-v0"),
     ({"source": "planner:central-v0", "transitions": [30]}, "needs an LLM"),
+    ({"source": "expert+reset", "gamma": 0, "transitions": [30]}, r"gamma must be in \(0, 1\]"),
 ])
 def test_bad_critic_data_is_one_line(meetgrid, entry, why):
     with pytest.raises(ConfigError, match=why) as info:

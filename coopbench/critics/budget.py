@@ -38,6 +38,7 @@ from coopbench.critics.resolve import (
 PLANNER = "planner:"
 PLAIN = ("expert", "reset")
 MIN_TRANSITIONS = 10  # fewer rows cannot be split into training and validation episodes
+DEFAULT_GAMMA = 0.95  # the on-demand critics' discount (CollectConfig's default)
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,11 @@ class DataSource:
     planner: str = ""  # registered planner id, full
     llm: str = ""  # its model spec ("" for a planner that needs none)
     epsilon: float = 0.0
+    gamma: float = DEFAULT_GAMMA  # discount of the Monte-Carlo targets (a task whose wasted
+    #                               step must cost more than the critic's error wants less)
 
     @classmethod
-    def parse(cls, text: str, epsilon: float = 0.0) -> DataSource:
+    def parse(cls, text: str, epsilon: float = 0.0, gamma: float = DEFAULT_GAMMA) -> DataSource:
         """`expert+reset`, `planner:read-j-scored-v0@local`, ...; bad input is one line."""
         text = str(text).strip()
         if "|" in text:
@@ -81,13 +84,15 @@ class DataSource:
         plain = tuple(t for t in PLAIN if t in plain)
         if not 0.0 <= float(epsilon) <= 1.0:
             raise CoopbenchError(f"critic data epsilon must be in [0, 1] (got {epsilon})")
+        if not 0.0 < float(gamma) <= 1.0:
+            raise CoopbenchError(f"critic data gamma must be in (0, 1] (got {gamma})")
         if not found:
             if epsilon:
                 raise CoopbenchError(f"critic data source {text!r}: epsilon applies to a "
                                      "planner:<id>@<llm> source only")
-            return cls(plain)
+            return cls(plain, gamma=float(gamma))
         planner, _, llm = rest.partition("@")
-        return cls(plain, *_checked_planner(planner, llm), float(epsilon))
+        return cls(plain, *_checked_planner(planner, llm), float(epsilon), float(gamma))
 
     @property
     def text(self) -> str:
@@ -104,7 +109,9 @@ class DataSource:
         return expert, reset, planner
 
     def to_json(self) -> dict[str, Any]:
-        return {"source": self.text, "epsilon": self.epsilon}
+        """The default discount is left out, so budgets cached before it was a key still match."""
+        gamma = {"gamma": self.gamma} if self.gamma != DEFAULT_GAMMA else {}
+        return {"source": self.text, "epsilon": self.epsilon, **gamma}
 
 
 def _checked_planner(planner: str, llm: str) -> tuple[str, str]:
@@ -134,18 +141,22 @@ class DataBudget:
 
     @property
     def label(self) -> str:
-        """As the cell key writes it: `expert+reset,n=500`, `planner:...,eps=0.2,n=2000`."""
+        """As the cell key writes it: `expert+reset,n=500`, `planner:...,eps=0.2,n=2000`,
+        `expert+reset,gamma=0.8,n=500` (the discount only where it is not the default)."""
         eps = f",eps={self.source.epsilon:g}" if self.source.planner else ""
-        return f"{self.source.text}{eps},n={self.transitions}"
+        gamma = f",gamma={self.source.gamma:g}" if self.source.gamma != DEFAULT_GAMMA else ""
+        return f"{self.source.text}{eps}{gamma},n={self.transitions}"
 
     @classmethod
     def from_label(cls, label: str) -> DataBudget:
         rest, _, n = label.rpartition(",n=")
+        head, found, gamma = rest.rpartition(",gamma=")
+        rest, gamma = (head, gamma) if found else (rest, str(DEFAULT_GAMMA))
         text, found, eps = rest.rpartition(",eps=")
         if not found:
             text, eps = rest, "0"
         try:
-            return cls(DataSource.parse(text, float(eps)), int(n))
+            return cls(DataSource.parse(text, float(eps), float(gamma)), int(n))
         except ValueError:
             raise CoopbenchError(f"not a critic data budget: {label!r}") from None
 
@@ -182,7 +193,8 @@ def collect_stream(env: Any, source: DataSource, transitions: int) -> Any:
     cfg = CollectConfig(env.spec.id, expert_episodes=expert, reset_episodes=reset,
                         llm_episodes=planner, llm=source.llm or "none",
                         llm_planner=source.planner or "central-v0", epsilon=source.epsilon,
-                        branch=RECIPE.branch, seed=RECIPE.seed, env_kwargs=made_kwargs(env),
+                        branch=RECIPE.branch, gamma=source.gamma, seed=RECIPE.seed,
+                        env_kwargs=made_kwargs(env),
                         max_transitions=transitions)
     return collect(cfg)
 

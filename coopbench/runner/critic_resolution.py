@@ -61,14 +61,16 @@ def resolve_one(env_id: str, env_kwargs_json: str, request: CriticRequest) -> di
 
 
 def resolve_budgets(env_id: str, env_kwargs_json: str, source: str, epsilon: float,
-                    budgets: list[int], train_seconds: float) -> list[dict[str, Any]]:
+                    gamma: float, budgets: list[int],
+                    train_seconds: float) -> list[dict[str, Any]]:
     """The critics of one (env, source)'s budgets, for the manifest (picklable)."""
     from coopbench.critics.budget import DataSource, locate_budgets
 
     env = envs.make(env_id, **json.loads(env_kwargs_json))
     try:
         env.reset(seed=0)
-        found = locate_budgets(env, DataSource.parse(source, epsilon), budgets, train_seconds)
+        found = locate_budgets(env, DataSource.parse(source, epsilon, gamma), budgets,
+                               train_seconds)
         return [f.describe() for f in found]
     finally:
         env.close()
@@ -81,7 +83,8 @@ def resolve_for(task: EpisodeTask, request: CriticRequest) -> dict[str, Any]:
         from coopbench.critics.budget import DataBudget
 
         budget = DataBudget.from_label(task.critic_data)
-        return resolve_budgets(task.env_id, kwargs, budget.source.text, budget.source.epsilon,
+        source = budget.source
+        return resolve_budgets(task.env_id, kwargs, source.text, source.epsilon, source.gamma,
                                [budget.transitions], request.train_seconds)[0]
     return resolve_one(task.env_id, kwargs, request)
 
@@ -101,9 +104,9 @@ def _resolve_all(groups: list[GroupKey], in_process: bool) -> list[dict[str, Any
             budget = DataBudget.from_label(label)
             job = ("budget", env_id, kwargs, budget.source)
             seconds = max(request.train_seconds, calls[job][-1] if job in calls else 0.0)
-            budgets = [*(calls[job][5] if job in calls else []), budget.transitions]
+            budgets = [*(calls[job][6] if job in calls else []), budget.transitions]
             calls[job] = (resolve_budgets, env_id, kwargs, budget.source.text,
-                          budget.source.epsilon, budgets, seconds)
+                          budget.source.epsilon, budget.source.gamma, budgets, seconds)
         jobs.setdefault(job, []).append(i)
     if in_process:
         results = [call[0](*call[1:]) for call in calls.values()]

@@ -83,6 +83,8 @@ class CriticData(_Strict):
                                     "or several joined with +.")
     epsilon: float = Field(0.0, description="planner source: per step, chance of a random legal "
                                             "joint action instead of the planner's, in [0, 1].")
+    gamma: float = Field(0.95, description="discount of the critic's Monte-Carlo targets, in "
+                                           "(0, 1]; 0.95 as on-demand critics.")
     transitions: list[int] = Field(min_length=1, description="Budgets: rows of critic data; "
                                    "one critic and one set of cells per budget.")
 
@@ -104,7 +106,7 @@ class CriticData(_Strict):
         """The cell labels of this source's budgets (checked: bad sources are one line)."""
         from coopbench.critics.budget import DataBudget, DataSource
 
-        source = DataSource.parse(self.source, self.epsilon)
+        source = DataSource.parse(self.source, self.epsilon, self.gamma)
         return [DataBudget(source, n).label for n in self.transitions]
 
 
