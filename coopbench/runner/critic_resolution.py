@@ -19,12 +19,15 @@ import dataclasses
 import json
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coopbench import envs, planners
 from coopbench.core.errors import CoopbenchError
 from coopbench.core.types import CriticRequest
 from coopbench.runner.single import EpisodeTask, planner_for
+
+if TYPE_CHECKING:
+    from coopbench.critics.budget import DataSource
 
 GroupKey = tuple[str, str, CriticRequest, str]  # env, kwargs JSON, request, budget label
 
@@ -60,17 +63,15 @@ def resolve_one(env_id: str, env_kwargs_json: str, request: CriticRequest) -> di
         env.close()
 
 
-def resolve_budgets(env_id: str, env_kwargs_json: str, source: str, epsilon: float,
-                    gamma: float, budgets: list[int],
-                    train_seconds: float) -> list[dict[str, Any]]:
+def resolve_budgets(env_id: str, env_kwargs_json: str, source: DataSource,
+                    budgets: list[int], train_seconds: float) -> list[dict[str, Any]]:
     """The critics of one (env, source)'s budgets, for the manifest (picklable)."""
-    from coopbench.critics.budget import DataSource, locate_budgets
+    from coopbench.critics.budget import locate_budgets
 
     env = envs.make(env_id, **json.loads(env_kwargs_json))
     try:
         env.reset(seed=0)
-        found = locate_budgets(env, DataSource.parse(source, epsilon, gamma), budgets,
-                               train_seconds)
+        found = locate_budgets(env, source, budgets, train_seconds)
         return [f.describe() for f in found]
     finally:
         env.close()
@@ -83,9 +84,8 @@ def resolve_for(task: EpisodeTask, request: CriticRequest) -> dict[str, Any]:
         from coopbench.critics.budget import DataBudget
 
         budget = DataBudget.from_label(task.critic_data)
-        source = budget.source
-        return resolve_budgets(task.env_id, kwargs, source.text, source.epsilon, source.gamma,
-                               [budget.transitions], request.train_seconds)[0]
+        return resolve_budgets(task.env_id, kwargs, budget.source, [budget.transitions],
+                               request.train_seconds)[0]
     return resolve_one(task.env_id, kwargs, request)
 
 
@@ -104,9 +104,8 @@ def _resolve_all(groups: list[GroupKey], in_process: bool) -> list[dict[str, Any
             budget = DataBudget.from_label(label)
             job = ("budget", env_id, kwargs, budget.source)
             seconds = max(request.train_seconds, calls[job][-1] if job in calls else 0.0)
-            budgets = [*(calls[job][6] if job in calls else []), budget.transitions]
-            calls[job] = (resolve_budgets, env_id, kwargs, budget.source.text,
-                          budget.source.epsilon, budget.source.gamma, budgets, seconds)
+            budgets = [*(calls[job][4] if job in calls else []), budget.transitions]
+            calls[job] = (resolve_budgets, env_id, kwargs, budget.source, budgets, seconds)
         jobs.setdefault(job, []).append(i)
     if in_process:
         results = [call[0](*call[1:]) for call in calls.values()]
