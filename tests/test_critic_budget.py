@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import yaml
 
+from coopbench import envs
 from coopbench.core.errors import ConfigError, CoopbenchError
 from coopbench.critics import resolve
 from coopbench.critics import train as train_module
-from coopbench.critics.budget import DataBudget, DataSource
+from coopbench.critics.budget import DataBudget, DataSource, collect_stream
 from coopbench.critics.dataset import CollectConfig, Dataset, collect, discounted_returns
 from coopbench.reporting.budget_plot import FILE, budget_figure
 from coopbench.reporting.plots import write_plots
@@ -93,6 +94,24 @@ def test_a_budget_is_the_first_rows_of_the_interleaved_stream(meetgrid):
     assert sum(s["transitions"] for s in small.meta["sources"]) == 25
 
 
+def test_a_planner_stream_says_each_tenth_of_its_rows_and_no_more(meetgrid, capsys):
+    env = envs.make(ENV)
+    try:
+        env.reset(seed=0)
+        data = collect_stream(env, DataSource.parse(f"planner:central-v0@{SIM}", 0.2), 40)
+        planner_lines = capsys.readouterr().err.splitlines()
+        collect_stream(env, DataSource.parse("expert+reset"), 40)  # fast: nothing to say
+        plain_lines = capsys.readouterr().err.splitlines()
+    finally:
+        env.close()
+    assert len(data) == 40 and plain_lines == []
+    assert 1 <= len(planner_lines) <= 10
+    said = [int(line.split()[1].partition("/")[0]) for line in planner_lines]
+    assert said == sorted(said) and said[-1] == 40  # rising, ending at the budget
+    assert all(f"/40 transitions of planner:llm/central-v0@{SIM}" in line
+               for line in planner_lines)
+
+
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "coopbench", *args], capture_output=True,
                           text=True, timeout=300)
@@ -105,6 +124,10 @@ def test_cli_collects_from_a_planner_and_refuses_bad_input_in_one_line(meetgrid,
     assert done.returncode == 0, done.stderr
     (source,) = Dataset.load(out).meta["sources"]  # only the planner: expert/reset default 0
     assert source["episodes"] == 2 and source["epsilon"] == 0.2
+    capped = cli("critic", "collect", "--env", ENV, "--from-planner", "central-v0", "--llm", SIM,
+                 "--max-transitions", "25", "--out", str(tmp_path / "capped.npz"))
+    assert capped.returncode == 0, capped.stderr  # the bar counts rows against the cap
+    assert len(Dataset.load(tmp_path / "capped.npz")) == 25
     for args in (["--from-planner", "nope-v0"], ["--from-planner", "central-v0", "--epsilon",
                                                  "1.5"], ["--episodes", "3"]):
         bad = cli("critic", "collect", "--env", ENV, "--llm", SIM, "--out",

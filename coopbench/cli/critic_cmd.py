@@ -71,9 +71,13 @@ def collect(
     cfg.check()
     total = cfg.expert_episodes + cfg.reset_episodes + cfg.llm_episodes
     with file_lock(out, "coopbench critic collect"), _progress() as progress:
-        bar = progress.add_task(f"collect {env_id}", total=None if max_transitions else total,
-                                status="")
-        data = run_collect(cfg, lambda source, i: progress.update(bar, advance=1, status=source))
+        bar = progress.add_task(f"collect {env_id}", total=max_transitions or total, status="")
+
+        def advance(source: str, _episodes: int, rows: int) -> None:
+            done = {"completed": min(rows, max_transitions)} if max_transitions else {"advance": 1}
+            progress.update(bar, status=source, **done)
+
+        data = run_collect(cfg, advance)
         data.save(out)
     parts = ", ".join(f"{s['label']} {s['transitions']} ({s['episodes']} episodes)"
                       for s in sources_of(data))

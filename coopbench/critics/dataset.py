@@ -296,7 +296,7 @@ def _branch(env, rng: np.random.Generator, gamma: float) -> tuple[np.ndarray, di
     return feats, joint, discounted_returns(rewards, gamma)[0]
 
 
-Progress = Callable[[str, int], None]
+Progress = Callable[[str, int, int], None]  # (source, its episodes so far, rows so far)
 
 
 def _schedule(cfg: CollectConfig) -> Iterator[str]:
@@ -418,7 +418,7 @@ def collect(cfg: CollectConfig, progress: Progress | None = None) -> Dataset:
         episode += 1
         counts[source] += 1
         if progress is not None:
-            progress(source, counts[source])
+            progress(source, counts[source], len(rows["features"]))
     env.close()
     config = asdict(cfg)
     if policy is not None:
