@@ -204,7 +204,7 @@ def collect_stream(env: Any, source: DataSource, transitions: int) -> Any:
 
 def _tenths_said(source: DataSource, transitions: int) -> Progress:
     """A line on stderr at each tenth of the rows: a planner source asks its model every step
-    (45 min for 800 rows of Central with the embedded 0.5B on 2 cores), so silence would read as
+    (52 min for 800 rows of Central with the embedded 0.5B on 2 cores), so silence would read as
     a hang; at most ten lines, whatever the budget."""
     said = 0
 
