@@ -69,6 +69,18 @@ def test_epsilon_one_never_asks_the_planner(meetgrid):
     assert source["explored_steps"] == len(data) and source["llm_usage"]["calls"] == 0
 
 
+def test_a_budgets_model_usage_is_its_own_as_if_collected_alone(meetgrid):
+    stream = planner_data(llm_episodes=8, max_transitions=60)
+    small = stream.head(15)
+    alone = planner_data(llm_episodes=8, max_transitions=15)
+    (whole,), (cut,), (own,) = (d.meta["sources"] for d in (stream, small, alone))
+    assert cut["episodes"] < whole["episodes"]
+    assert 0 < cut["llm_usage"]["calls"] < whole["llm_usage"]["calls"]
+    assert (cut["llm_usage"], cut["explored_steps"]) == (own["llm_usage"], own["explored_steps"])
+    assert small.meta["llm_usage"] == cut["llm_usage"]
+    assert stream.head(len(stream)).meta["sources"] == stream.meta["sources"]
+
+
 def test_merged_datasets_keep_every_source_into_the_checkpoint(meetgrid, tmp_path):
     from coopbench.critics.train import TrainConfig, train
 

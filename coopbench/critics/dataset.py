@@ -172,6 +172,7 @@ class Dataset:
         meta = dict(first.meta)
         meta["sources"] = [s for p in parts for s in sources_of(p)]
         meta["episodes"] = sum(int(p.meta.get("episodes", 0)) for p in parts)
+        meta.pop("llm_episode_usage", None)  # per-part episode ids: each part's totals stand
         return cls(
             cat([p.features for p in parts]),
             cat([p.actions for p in parts]),
@@ -186,7 +187,9 @@ class Dataset:
         """The first `rows` rows (a data budget), provenance recounted. Returns were computed
         on whole episodes before the cut, and an episode's branch rows follow its recorded
         rows, so every kept branch row keeps the recorded state it branched from. The planner
-        source's `llm_usage` and `explored_steps` stay those of the whole collection."""
+        source's `llm_usage` and `explored_steps` become those of the kept episodes (whole:
+        a collection stopped at `rows` finishes its last episode too), so a budget's cost is
+        its own; a merged dataset's stay those of its whole collections."""
         cut = slice(0, rows)
         part = Dataset(self.features[cut], self.actions[cut], self.rewards[cut],
                        self.returns[cut], self.episode[cut], self.source[cut], dict(self.meta))
@@ -196,9 +199,29 @@ class Dataset:
              "episodes": len(np.unique(part.episode[kept == SOURCES.index(s["source"])]))}
             for s in sources_of(self)]
         part.meta["episodes"] = len(np.unique(part.episode))
+        if "llm_episode_usage" in part.meta:
+            _recount_llm_usage(part)
         if "config" in part.meta:  # the same rows as a collection stopped at `rows`
             part.meta["config"] = {**part.meta["config"], "max_transitions": rows}
         return part
+
+
+def _recount_llm_usage(part: Dataset) -> None:
+    """The planner source's model usage over the episodes `part` keeps."""
+    kept = set(np.unique(part.episode[part.source == SOURCES.index("llm")]).tolist())
+    spent = [u for u in part.meta["llm_episode_usage"] if u[0] in kept]
+    part.meta["llm_episode_usage"] = spent
+    usage, explored = _usage_of(spent)
+    part.meta["llm_usage"] = usage
+    for entry in part.meta["sources"]:
+        if entry["source"] == "llm":
+            entry["llm_usage"], entry["explored_steps"] = usage, explored
+
+
+def _usage_of(spent: list[list[int]]) -> tuple[dict[str, int], int]:
+    """Model usage and ε-steps summed over planner episodes' `[episode, *USAGE_KEYS, explored]`."""
+    usage = {key: sum(u[i] for u in spent) for i, key in enumerate(USAGE_KEYS, start=1)}
+    return usage, sum(u[-1] for u in spent)
 
 
 def source_label(entry: dict[str, Any]) -> str:
@@ -296,6 +319,7 @@ def _branch(env, rng: np.random.Generator, gamma: float) -> tuple[np.ndarray, di
     return feats, joint, discounted_returns(rewards, gamma)[0]
 
 
+USAGE_KEYS = ("calls", "tokens_in", "tokens_out")  # per planner episode: [ep, *these, explored]
 Progress = Callable[[str, int, int], None]  # (source, its episodes so far, rows so far)
 
 
@@ -361,9 +385,8 @@ def collect(cfg: CollectConfig, progress: Progress | None = None) -> Dataset:
     rows: dict[str, list] = {
         k: [] for k in ("features", "actions", "rewards", "returns", "episode", "source")
     }
-    usage = {"calls": 0, "tokens_in": 0, "tokens_out": 0}
+    episode_usage: list[list[int]] = []  # per planner episode, so a budget's head is costed
     policy = _rollout_policy(cfg) if cfg.llm_episodes else None
-    explored = 0
     counts = dict.fromkeys(SOURCES, 0)
     episode = 0
     for source in _schedule(cfg):
@@ -377,6 +400,7 @@ def collect(cfg: CollectConfig, progress: Progress | None = None) -> Dataset:
                                  policy.critic)
         feats, acts, rews = [], [], []
         extra: list[tuple[np.ndarray, dict, float]] = []
+        calls = tokens_in = tokens_out = explored = 0
         while env.agents:
             if source == "llm" and cfg.epsilon > 0 and rng.random() < cfg.epsilon:
                 joint = _random_joint(env, rng)  # ε-exploration: the planner is not asked
@@ -384,9 +408,9 @@ def collect(cfg: CollectConfig, progress: Progress | None = None) -> Dataset:
             elif source == "llm":
                 result = policy.planner.act(env)
                 joint = result.joint
-                usage["calls"] += result.llm_queries
-                usage["tokens_in"] += result.usage.tokens_in
-                usage["tokens_out"] += result.usage.tokens_out
+                calls += result.llm_queries
+                tokens_in += result.usage.tokens_in
+                tokens_out += result.usage.tokens_out
             elif len(feats) < random_steps:
                 joint = _random_joint(env, rng)
             else:
@@ -415,6 +439,8 @@ def collect(cfg: CollectConfig, progress: Progress | None = None) -> Dataset:
         rows["returns"] += returns
         rows["episode"] += [episode] * len(feats)
         rows["source"] += [SOURCES.index(source)] * len(feats)
+        if source == "llm":
+            episode_usage.append([episode, calls, tokens_in, tokens_out, explored])
         episode += 1
         counts[source] += 1
         if progress is not None:
@@ -425,6 +451,7 @@ def collect(cfg: CollectConfig, progress: Progress | None = None) -> Dataset:
         config["llm_planner"] = policy.planner_id
     source_col = np.asarray(rows["source"], dtype=np.int64)
     episode_col = np.asarray(rows["episode"], dtype=np.int64)
+    usage, explored = _usage_of(episode_usage)
     sources = describe_sources(config, source_col, episode_col, usage)
     for entry in sources:
         if entry["source"] == "llm":
@@ -440,6 +467,8 @@ def collect(cfg: CollectConfig, progress: Progress | None = None) -> Dataset:
         "llm_usage": usage,
         "sources": sources,
     }
+    if policy is not None:
+        meta["llm_episode_usage"] = episode_usage
     data = Dataset(
         np.stack(rows["features"]).astype(np.float32),
         np.asarray(rows["actions"], dtype=np.int64),
