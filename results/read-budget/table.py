@@ -1,6 +1,7 @@
 """Success per env x critic budget x planner, and whether the LLM term changed the episode.
 
 Usage: .venv/bin/python results/read-budget/table.py <run dir> > results/read-budget/table.md
+(or table-llm-data.md from the run of spec-llm-data.yaml: columns a run lacks are left out)
 
 Per (env, budget): each planner's successes of its seeds with the Wilson 95% interval and
 LLM query rounds per success; then, per ReAd planner, the seeds on which it played exactly
@@ -50,18 +51,20 @@ def main(run: Path) -> None:
         by[(e["env"], critic_data_of(e["cell"]), e["planner"])].append(e)
     budgets = sorted({(env, b) for env, b, _ in by if b},
                      key=lambda x: (x[0], int(x[1].rpartition(",n=")[2])))
-    print("| env | critic data | " + " | ".join(SHORT[p] for p in COLUMNS)
-          + " | same episode as critic-greedy (scored / threshold) |")
-    print("|---|---|" + "---|" * (len(COLUMNS) + 1))
+    present = {p for _, _, p in by}
+    columns = [p for p in COLUMNS if p in present]
+    readers = [p for p in columns[1:] if p.startswith("read/")]
+    print("| env | critic data | " + " | ".join(SHORT[p] for p in columns)
+          + f" | same episode as critic-greedy ({' / '.join(SHORT[p] for p in readers)}) |")
+    print("|---|---|" + "---|" * (len(columns) + 1))
     for env, budget in budgets:
-        row = [cell_text(by[(env, budget, p)] if p != COLUMNS[-1] else by[(env, "", p)])
-               for p in COLUMNS]
+        row = [cell_text(by[(env, budget if p != COLUMNS[-1] else "", p)]) for p in columns]
         greedy = {e["seed"]: e["trajectory"] for e in by[(env, budget, GREEDY)]}
         same = []
-        for planner in COLUMNS[1:3]:
+        for planner in readers:
             mine = by[(env, budget, planner)]
             hits = sum(greedy.get(e["seed"]) == e["trajectory"] for e in mine)
-            same.append(f"{hits}/{len(mine)}" if mine else "—")
+            same.append(f"{hits}/{len(mine)}" if mine and greedy else "—")
         print(f"| {env} | {budget.rpartition(',')[2]} | " + " | ".join(row)
               + f" | {' / '.join(same)} |")
 
