@@ -45,6 +45,7 @@ from coopbench.critics.encoding import ActionTable
 
 SOURCES = ("expert", "reset", "llm")
 FORMAT = "coopbench-critic-data/1"
+USAGE_KEYS = ("calls", "tokens_in", "tokens_out")  # per planner episode: [ep, *these, explored]
 
 
 @dataclass
@@ -319,7 +320,6 @@ def _branch(env, rng: np.random.Generator, gamma: float) -> tuple[np.ndarray, di
     return feats, joint, discounted_returns(rewards, gamma)[0]
 
 
-USAGE_KEYS = ("calls", "tokens_in", "tokens_out")  # per planner episode: [ep, *these, explored]
 Progress = Callable[[str, int, int], None]  # (source, its episodes so far, rows so far)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from multiprocessing import get_context
 from typing import TYPE_CHECKING, Any
 
@@ -95,23 +96,24 @@ def _resolve_all(groups: list[GroupKey], in_process: bool) -> list[dict[str, Any
     from coopbench.critics.budget import DataBudget
 
     jobs: dict[tuple, list[int]] = {}  # job -> positions of its groups
-    calls: dict[tuple, tuple] = {}
+    calls: dict[tuple, partial] = {}  # job -> its picklable call
+    bundles: dict[tuple, tuple[list[int], float]] = {}  # budget job -> (budgets, seconds)
     for i, (env_id, kwargs, request, label) in enumerate(groups):
         if not label:
             job: tuple = ("one", i)
-            calls[job] = (resolve_one, env_id, kwargs, request)
+            calls[job] = partial(resolve_one, env_id, kwargs, request)
         else:
             budget = DataBudget.from_label(label)
             job = ("budget", env_id, kwargs, budget.source)
-            seconds = max(request.train_seconds, calls[job][-1] if job in calls else 0.0)
-            budgets = [*(calls[job][4] if job in calls else []), budget.transitions]
-            calls[job] = (resolve_budgets, env_id, kwargs, budget.source, budgets, seconds)
+            sizes, seconds = bundles.get(job, ([], 0.0))
+            bundles[job] = ([*sizes, budget.transitions], max(seconds, request.train_seconds))
+            calls[job] = partial(resolve_budgets, env_id, kwargs, budget.source, *bundles[job])
         jobs.setdefault(job, []).append(i)
     if in_process:
-        results = [call[0](*call[1:]) for call in calls.values()]
+        results = [call() for call in calls.values()]
     else:
         with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(call[0], *call[1:]) for call in calls.values()]
+            futures = [pool.submit(call) for call in calls.values()]
             results = [f.result() for f in futures]
     found: list[dict[str, Any]] = [{} for _ in groups]
     for job, result in zip(calls, results, strict=True):
