@@ -5,6 +5,7 @@ import io
 import json
 import subprocess
 import sys
+import warnings
 
 import pytest
 from typer.testing import CliRunner
@@ -140,3 +141,21 @@ def test_a_finished_attempt_wins_over_an_errored_one(tmp_path):
     (tmp_path / "sub").mkdir()
     with pytest.raises(CoopbenchError, match="no manifest.json"):
         load_runs([tmp_path / "sub"])
+
+
+def test_per_task_plot_fits_long_budget_labels_without_a_layout_warning(tmp_path):
+    """Budget rows name their critic source; the legend must fit, not clip or warn."""
+    from PIL import Image
+
+    from coopbench.reporting.plots import per_task_success
+
+    algos = [f"read/read-j-scored-v0 @ local [constrained] <critic planner:llm/central-v0@local,"
+             f"eps=0.2,gamma=0.8,n={n}>" for n in (50, 200, 800)]
+    cells = [{"env": "roco/sort-level1-v0", "algorithm": a, "success_rate": 0.5,
+              "success_ci": [0.2, 0.8]} for a in algos]
+    summary = {"cells": cells, "runs": [{"name": "budget"}], "simulated_llms": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = per_task_success(summary, tmp_path / "per_task.png")
+    width, _ = Image.open(path).size
+    assert width > 6 * 110  # the canvas grew to hold the legend's widest label

@@ -83,7 +83,7 @@ def per_task_success(summary: dict[str, Any], path: Path) -> Path:
     by = {(c["env"], c["algorithm"]): c for c in cells}
     width = 0.8 / max(len(algos), 1)
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(tasks) * max(1, len(algos) / 3)), 5),
-                           dpi=110)
+                           dpi=110, layout="constrained")
     for i, algo in enumerate(algos):
         xs, ys, lo, hi = [], [], [], []
         for t, task in enumerate(tasks):
@@ -105,9 +105,12 @@ def per_task_success(summary: dict[str, Any], path: Path) -> Path:
     ax.set_ylim(0, 1.05)
     ax.grid(axis="y", alpha=0.3)
     ax.set_title(_title(summary, "Success per task"), fontsize=9)
-    ax.legend(fontsize=7, ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.06), frameon=False)
-    fig.tight_layout()
-    fig.savefig(path)
+    # long labels (a critic-data budget names its source) get one column; the figure grows
+    # to hold the legend rather than clipping it
+    longest = max((len(a) for a in algos), default=0)
+    ax.legend(fontsize=7, ncol=1 if longest > 40 else 2, loc="lower center",
+              bbox_to_anchor=(0.5, 1.06), frameon=False)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return path
 
